@@ -1,0 +1,232 @@
+//! The acquire flow every form (try, async, blocking, timed; manager or session) goes through.
+//!
+//! `begin` tries the table and, for waiting forms, queues a [`Waiter`]. `finish` turns a
+//! resolved (or timed-out) waiter into a guard or an error. `abandon` is the cancellation path of
+//! a dropped future. For session requests every step runs under the session's state lock, which
+//! makes "the session records what the table grants it" atomic with respect to the session
+//! closing (lock order everywhere: session state → shard → waiter).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::guard::Grip;
+use crate::manager::Core;
+use crate::name::Name;
+use crate::session::SessionInner;
+use crate::table::{Acquired, CancelReason, Key, Release};
+use crate::wait::{Outcome, Waiter};
+use crate::Mode;
+
+/// One acquisition request: who asks, for what.
+pub(crate) struct Request<'a> {
+    pub(crate) core: &'a Arc<Core>,
+    pub(crate) session: Option<&'a Arc<SessionInner>>,
+    pub(crate) name: &'a Name,
+    pub(crate) mode: Mode,
+}
+
+pub(crate) enum Begun {
+    Granted(Grip, usize),
+    Queued(Arc<Waiter>),
+}
+
+impl<'a> Request<'a> {
+    fn key(&self) -> Key<'a> {
+        self.core.table.key(self.name)
+    }
+
+    /// Tries to acquire at once; with `queue`, joins the FIFO queue instead of failing.
+    pub(crate) fn begin(&self, queue: bool) -> Result<Begun, Error> {
+        let key = self.key();
+        let Some(session) = self.session else {
+            return match self.core.table.acquire(key, self.mode, 0, queue) {
+                Acquired::Granted(g) => Ok(Begun::Granted(
+                    Grip::new(self.core, None, g.name, key.hash, g.token, self.mode),
+                    g.count,
+                )),
+                Acquired::Busy(reason) => Err(self.would_block(reason)),
+                Acquired::Queued(w) => Ok(Begun::Queued(w)),
+            };
+        };
+        let mut state = session.state.lock();
+        state.check_open(session.id)?;
+        state.check_limit(self.name, self.mode)?;
+        match self.core.table.acquire(key, self.mode, session.id, queue) {
+            Acquired::Granted(g) => {
+                state.record(&g.name, self.mode, g.token);
+                Ok(Begun::Granted(
+                    Grip::new(self.core, Some(session), g.name, key.hash, g.token, self.mode),
+                    g.count,
+                ))
+            }
+            Acquired::Busy(reason) => Err(self.would_block(reason)),
+            Acquired::Queued(w) => {
+                state.pending.push((self.name.to_arc(), w.clone()));
+                Ok(Begun::Queued(w))
+            }
+        }
+    }
+
+    fn would_block(&self, reason: crate::Contention) -> Error {
+        Error::WouldBlock {
+            name: self.name.into(),
+            mode: self.mode,
+            reason,
+        }
+    }
+
+    /// Completes a wait: the waiter was resolved, or (`timed_out`) its time is up. A grant that
+    /// races the timeout wins: the caller gets the lock rather than a timeout.
+    pub(crate) fn finish(
+        &self,
+        waiter: &Arc<Waiter>,
+        timed_out: bool,
+        started: Instant,
+    ) -> Result<(Grip, usize), Error> {
+        let key = self.key();
+        let why = if timed_out {
+            CancelReason::Timeout
+        } else {
+            CancelReason::Cancelled
+        };
+        let mut state = self.session.map(|s| s.state.lock());
+        if let (Some(state), Some(session)) = (&mut state, self.session) {
+            if !state.take_pending(waiter) {
+                // The session closed and took over this wait (and any grant that reached it).
+                return Err(Error::SessionClosed {
+                    session: session.id,
+                });
+            }
+        }
+        match self.core.table.settle(key, waiter, why) {
+            Outcome::Granted { token, count } => {
+                let name = self.name.to_arc();
+                if let Some(state) = &mut state {
+                    state.record(&name, self.mode, token);
+                }
+                Ok((
+                    Grip::new(self.core, self.session, name, key.hash, token, self.mode),
+                    count,
+                ))
+            }
+            Outcome::Cancelled | Outcome::Pending => Err(Error::Timeout {
+                name: self.name.into(),
+                mode: self.mode,
+                waited: started.elapsed(),
+            }),
+        }
+    }
+
+    /// A wait nobody awaits any more: leave the queue, and give back a grant that already
+    /// arrived. Never strands the entry or later waiters.
+    pub(crate) fn abandon(&self, waiter: &Arc<Waiter>) {
+        let key = self.key();
+        let mut state = self.session.map(|s| s.state.lock());
+        if let Some(state) = &mut state {
+            if !state.take_pending(waiter) {
+                return; // the closing session settles it
+            }
+        }
+        if let Outcome::Granted { token, .. } =
+            self.core.table.settle(key, waiter, CancelReason::Cancelled)
+        {
+            let left = self.core.table.release(key, token, Release::Unclaimed);
+            if let (Some(state), Some(0) | None) = (&mut state, left) {
+                state.forget(self.name, self.mode, token);
+            }
+        }
+    }
+}
+
+/// The owned parts of a queued request, so a future can outlive the borrow that made it.
+pub(crate) struct Queued {
+    core: Arc<Core>,
+    session: Option<Arc<SessionInner>>,
+    name: Arc<Name>,
+    mode: Mode,
+    waiter: Arc<Waiter>,
+    armed: bool,
+}
+
+impl Queued {
+    fn request(&self) -> Request<'_> {
+        Request {
+            core: &self.core,
+            session: self.session.as_ref(),
+            name: &self.name,
+            mode: self.mode,
+        }
+    }
+}
+
+impl Future for Queued {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.waiter.poll_resolved(cx)
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if self.armed {
+            self.request().abandon(&self.waiter);
+        }
+    }
+}
+
+/// The async waiting acquire behind every `lock*` method. Cancel safe: dropping the returned
+/// future at any await point leaves the queue (see [`Request::abandon`]).
+pub(crate) async fn lock_async(
+    req: Request<'_>,
+    timeout: Option<Duration>,
+) -> Result<(Grip, usize), Error> {
+    let waiter = match req.begin(true)? {
+        Begun::Granted(grip, count) => return Ok((grip, count)),
+        Begun::Queued(w) => w,
+    };
+    let started = Instant::now();
+    let mut queued = Queued {
+        core: req.core.clone(),
+        session: req.session.cloned(),
+        name: req.name.to_arc(),
+        mode: req.mode,
+        waiter,
+        armed: true,
+    };
+    let timed_out = match timeout {
+        None => {
+            (&mut queued).await;
+            false
+        }
+        Some(limit) => tokio::time::timeout(limit, &mut queued).await.is_err(),
+    };
+    queued.armed = false;
+    queued.request().finish(&queued.waiter, timed_out, started)
+}
+
+/// The blocking acquire behind every `blocking_lock*` method.
+pub(crate) fn lock_blocking(
+    req: Request<'_>,
+    timeout: Option<Duration>,
+) -> Result<(Grip, usize), Error> {
+    let waiter = match req.begin(true)? {
+        Begun::Granted(grip, count) => return Ok((grip, count)),
+        Begun::Queued(w) => w,
+    };
+    let started = Instant::now();
+    let deadline = timeout.map(|t| started + t);
+    let resolved = waiter.block_until(deadline);
+    req.finish(&waiter, !resolved, started)
+}
+
+/// The try acquire behind every `get*` method.
+pub(crate) fn try_lock(req: Request<'_>) -> Result<(Grip, usize), Error> {
+    match req.begin(false)? {
+        Begun::Granted(grip, count) => Ok((grip, count)),
+        Begun::Queued(_) => unreachable!("a try never queues"),
+    }
+}

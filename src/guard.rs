@@ -1,0 +1,186 @@
+//! RAII guards: holding one means holding the lock; dropping it releases exactly that grant.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::manager::Core;
+use crate::name::Name;
+use crate::session::SessionInner;
+use crate::table::Release;
+use crate::Mode;
+
+/// What both guard kinds hold: enough to find and release their grant without rehashing.
+pub(crate) struct Grip {
+    core: Arc<Core>,
+    session: Option<Arc<SessionInner>>,
+    name: Arc<Name>,
+    hash: u64,
+    token: u64,
+    mode: Mode,
+    active: bool,
+}
+
+impl Grip {
+    pub(crate) fn new(
+        core: &Arc<Core>,
+        session: Option<&Arc<SessionInner>>,
+        name: Arc<Name>,
+        hash: u64,
+        token: u64,
+        mode: Mode,
+    ) -> Self {
+        Grip {
+            core: core.clone(),
+            session: session.cloned(),
+            name,
+            hash,
+            token,
+            mode,
+            active: true,
+        }
+    }
+
+    fn keep(&mut self) -> bool {
+        if self.session.is_some() {
+            self.active = false;
+        }
+        !self.active
+    }
+
+    fn session_id(&self) -> Option<u64> {
+        self.session.as_ref().map(|s| s.id)
+    }
+}
+
+impl Drop for Grip {
+    fn drop(&mut self) {
+        if !self.active {
+            return;
+        }
+        let key = crate::table::Key {
+            name: &self.name,
+            hash: self.hash,
+        };
+        match &self.session {
+            // A no-op when the session has closed or released this holding by name meanwhile.
+            Some(session) => session.release_ref(key, self.mode, self.token),
+            None => {
+                self.core.table.release(key, self.token, Release::One);
+            }
+        }
+    }
+}
+
+macro_rules! guard_common {
+    () => {
+        /// The lock's name.
+        pub fn name(&self) -> &Name {
+            &self.grip.name
+        }
+
+        /// The holding's fencing token: strictly greater than the token of every holding granted
+        /// before it in this process (and, by construction, in earlier runs). Guards for the same
+        /// holding (a session re-acquiring a lock it holds) share one token. See the crate docs,
+        /// "Fencing tokens", for how a downstream store uses it.
+        pub fn token(&self) -> u64 {
+            self.grip.token
+        }
+
+        /// The owning session's id, or `None` for a guard from [`LockManager`](crate::LockManager)
+        /// itself.
+        pub fn session_id(&self) -> Option<u64> {
+            self.grip.session_id()
+        }
+
+        /// Hands this reference to the owning session instead of releasing it on drop: the lock
+        /// stays held until [`Session::release`](crate::Session::release) /
+        /// [`Session::release_shared`](crate::Session::release_shared) or the session ends. This
+        /// is how a network frontend holds a client's lock without keeping guards. A guard that
+        /// belongs to no session is handed back as `Err(self)`, since nothing could release it.
+        pub fn keep(mut self) -> Result<(), Self> {
+            if self.grip.keep() { Ok(()) } else { Err(self) }
+        }
+    };
+}
+
+/// An exclusive lock on a name. Dropping it releases the lock (unless its session ended first,
+/// in which case the drop is a no-op).
+///
+/// ```
+/// use lockd::LockManager;
+///
+/// let mgr = LockManager::new();
+/// {
+///     let g = mgr.get("invoice-42")?;
+///     assert!(mgr.inspect("invoice-42"));
+///     assert!(g.token() > 0);
+/// } // released here
+/// assert!(!mgr.inspect("invoice-42"));
+/// # Ok::<(), lockd::Error>(())
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct ExclusiveGuard {
+    grip: Grip,
+}
+
+impl ExclusiveGuard {
+    pub(crate) fn new(grip: Grip) -> Self {
+        ExclusiveGuard { grip }
+    }
+
+    guard_common!();
+}
+
+/// One holder's share of a shared lock. Dropping it leaves the lock; the name is free once its
+/// last holder leaves.
+///
+/// ```
+/// use lockd::LockManager;
+///
+/// let mgr = LockManager::new();
+/// let a = mgr.get_shared("api-quota")?;
+/// let b = mgr.get_shared("api-quota")?;
+/// assert_eq!((a.count(), b.count()), (1, 2));
+/// assert_eq!(mgr.inspect_shared("api-quota"), 2);
+/// # Ok::<(), lockd::Error>(())
+/// ```
+#[must_use = "the shared lock is left as soon as the guard is dropped"]
+pub struct SharedGuard {
+    grip: Grip,
+    count: usize,
+}
+
+impl SharedGuard {
+    pub(crate) fn new(grip: Grip, count: usize) -> Self {
+        SharedGuard { grip, count }
+    }
+
+    guard_common!();
+
+    /// Distinct holders right after this grant, this one included (1 for the first holder).
+    /// This is what rate limiting by count reads: "am I the N-th concurrent holder?".
+    pub fn count(&self) -> usize {
+        self.count
+    }
+}
+
+impl fmt::Debug for ExclusiveGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExclusiveGuard")
+            .field("name", &self.name())
+            .field("token", &self.token())
+            .field("session", &self.session_id())
+            .finish()
+    }
+}
+
+impl fmt::Debug for SharedGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedGuard")
+            .field("name", &self.name())
+            .field("token", &self.token())
+            .field("count", &self.count)
+            .field("session", &self.session_id())
+            .finish()
+    }
+}

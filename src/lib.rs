@@ -1,0 +1,94 @@
+//! # lockd: a named-lock manager
+//!
+//! An embeddable, in-process lock manager: exclusive locks and counted shared locks keyed by
+//! name, handed out as RAII guards and owned by sessions. Optional network frontends (the lockd
+//! line protocol, a Consul-compatible HTTP API) sit on this same core as cargo features.
+//!
+//! ```
+//! use lockd::LockManager;
+//!
+//! let mgr = LockManager::new();
+//! let g = mgr.get("x")?;                     // exclusive; Err(WouldBlock) if taken
+//! assert!(mgr.inspect("x"));
+//! drop(g);                                   // released
+//!
+//! let worker = mgr.session();                // an owner, like a network connection
+//! let a = worker.get_shared("quota")?;       // shared locks count their holders
+//! let b = mgr.get_shared("quota")?;
+//! assert_eq!((a.count(), b.count()), (1, 2));
+//! drop(worker);                              // releases all the session held
+//! assert_eq!(mgr.inspect_shared("quota"), 1);
+//! # Ok::<(), lockd::Error>(())
+//! ```
+//!
+//! ## Semantics
+//! - **Reader–writer per name.** Any number of shared holders, or one exclusive holder. A
+//!   shared grant reports the number of distinct owners holding it, itself included.
+//! - **First come, first served.** Waiters (async, blocking, timed: one queue) are granted in
+//!   arrival order; a try or a wait arriving while others are queued does not overtake them, so
+//!   a stream of shared requests cannot starve a queued exclusive one. The lock passes straight
+//!   from the releaser to the next waiter.
+//! - **Owners.** Each guard from [`LockManager`] is its own owner. A [`Session`] owns all it
+//!   acquires and releases it all when dropped or closed, even while its guards live on;
+//!   re-acquiring a lock it holds rejoins the holding (see [`Session`]).
+//! - **No timeouts needed for correctness.** A lock that exists is held by a live guard or
+//!   session. Unused entries are removed at once; after any workload the table is empty again.
+//!
+//! ## Fencing tokens
+//! Every new holding gets a token ([`ExclusiveGuard::token`]) strictly greater than every token
+//! issued before it by this manager. The counter starts at the wall-clock time in microseconds
+//! at start-up, so a restarted process keeps issuing larger tokens than the previous run as long
+//! as that run averaged fewer than one grant per microsecond (tokens stay far below 2^53, so
+//! JavaScript clients read them exactly). A store that protects a resource keeps the highest
+//! token it has accepted for that resource and rejects writes carrying a lower one: a holder
+//! that paused (GC, network partition) past losing its lock is then refused, because the new
+//! holder's token is higher.
+//!
+//! ```
+//! # let mgr = lockd::LockManager::new();
+//! let first = mgr.get("resource")?.token();
+//! let second = mgr.get("resource")?.token();
+//! assert!(second > first);
+//! # Ok::<(), lockd::Error>(())
+//! ```
+//!
+//! ## Layout
+//! | module | owns |
+//! |---|---|
+//! | `manager` | [`LockManager`], [`Builder`], the acquire methods shared with sessions |
+//! | `session` | [`Session`]: an owner's holdings, pending waits, close-releases-all |
+//! | `guard` | [`ExclusiveGuard`], [`SharedGuard`]: release on drop |
+//! | `acquire` | the one acquire flow behind every form (try, async, blocking, timed) |
+//! | `table` | the sharded name → entry map, holders, FIFO hand-off |
+//! | `wait` | the waiter primitive every waiting form parks on |
+//! | `snapshot` | [`Snapshot`], [`Stats`] |
+//! | `name`, `mode`, `error` | [`Name`], [`Mode`], [`Error`] |
+//! | `sync` | the loom facade for every synchronisation type |
+//!
+//! ## Features
+//! `tcp-server`, `client` and `http` will add the network frontends; the core needs none of them
+//! and never touches the network.
+#![warn(missing_docs)]
+
+mod acquire;
+mod error;
+mod guard;
+mod manager;
+mod mode;
+mod name;
+mod session;
+mod snapshot;
+mod sync;
+mod table;
+mod wait;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use error::{Contention, Error};
+pub use guard::{ExclusiveGuard, SharedGuard};
+pub use manager::{Builder, LockManager};
+pub use mode::Mode;
+pub use name::Name;
+pub use session::Session;
+pub use snapshot::{HolderInfo, LockInfo, Snapshot, Stats};

@@ -1,0 +1,390 @@
+//! `LockManager`: the public entry point. A cheap, cloneable handle to one lock table; it hands
+//! out session-less guards itself and creates [`Session`]s (owners) for everything else.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::acquire::Request;
+use crate::name::Name;
+use crate::session::{Session, SessionInner, SessionState};
+use crate::snapshot::{Snapshot, Stats};
+use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::table::Table;
+use crate::Mode;
+
+/// What every handle, session and guard of one manager shares.
+pub(crate) struct Core {
+    pub(crate) table: Table,
+    next_session: AtomicU64,
+    /// Live sessions and their registered names.
+    sessions: Mutex<HashMap<u64, Option<Arc<Name>>, foldhash::fast::RandomState>>,
+}
+
+impl Core {
+    pub(crate) fn unregister(&self, id: u64) {
+        self.sessions.lock().remove(&id);
+    }
+
+    pub(crate) fn set_session_name(&self, id: u64, name: Option<Arc<Name>>) {
+        if let Some(slot) = self.sessions.lock().get_mut(&id) {
+            *slot = name;
+        }
+    }
+
+    pub(crate) fn session_name(&self, id: u64) -> Option<Arc<Name>> {
+        self.sessions.lock().get(&id).cloned().flatten()
+    }
+}
+
+/// Generates the ten acquire methods, identical on [`LockManager`] (session-less guards) and
+/// [`Session`] (guards owned by the session). The type provides `fn request(&self, name, mode)`.
+macro_rules! acquire_methods {
+    () => {
+        /// Takes `name` exclusively if it is free now (and nobody is queued for it); never waits.
+        ///
+        /// # Errors
+        /// [`Error::WouldBlock`](crate::Error::WouldBlock) saying why it is not available;
+        /// for a session also `SessionClosed` and `LockLimit`.
+        pub fn get(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            let (grip, _) = crate::acquire::try_lock(req)?;
+            Ok(crate::ExclusiveGuard::new(grip))
+        }
+
+        /// Joins the shared lock on `name` if no exclusive holder has it and nobody is queued
+        /// for it; never waits. The guard's [`count`](crate::SharedGuard::count) says how many
+        /// distinct owners hold it now, this one included.
+        ///
+        /// # Errors
+        /// As for [`get`](Self::get).
+        pub fn get_shared(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            let (grip, count) = crate::acquire::try_lock(req)?;
+            Ok(crate::SharedGuard::new(grip, count))
+        }
+
+        /// Waits for `name` exclusively, first come first served. Works on any executor (no
+        /// timer is involved).
+        ///
+        /// # Cancel safety
+        /// Cancel safe: dropping the future before it completes takes the request out of the
+        /// queue, and a grant that reached it in the meantime is passed on to the next waiter.
+        pub async fn lock(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            let (grip, _) = crate::acquire::lock_async(req, None).await?;
+            Ok(crate::ExclusiveGuard::new(grip))
+        }
+
+        /// Waits for a share of `name`, first come first served: a shared request queued behind
+        /// an exclusive one waits for it, so writers are not starved.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_shared(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            let (grip, count) = crate::acquire::lock_async(req, None).await?;
+            Ok(crate::SharedGuard::new(grip, count))
+        }
+
+        /// As [`lock`](Self::lock), giving up after `timeout` with
+        /// [`Error::Timeout`](crate::Error::Timeout). A grant that races the deadline wins.
+        /// Needs a Tokio runtime with the time driver enabled.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            timeout: std::time::Duration,
+        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            let (grip, _) = crate::acquire::lock_async(req, Some(timeout)).await?;
+            Ok(crate::ExclusiveGuard::new(grip))
+        }
+
+        /// As [`lock_shared`](Self::lock_shared), giving up after `timeout`. Needs a Tokio
+        /// runtime with the time driver enabled.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_shared_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            timeout: std::time::Duration,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            let (grip, count) = crate::acquire::lock_async(req, Some(timeout)).await?;
+            Ok(crate::SharedGuard::new(grip, count))
+        }
+
+        /// Blocks the thread until `name` is granted exclusively (first come first served, in
+        /// the same queue as async waiters). Do not call it from async code.
+        pub fn blocking_lock(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            let (grip, _) = crate::acquire::lock_blocking(req, None)?;
+            Ok(crate::ExclusiveGuard::new(grip))
+        }
+
+        /// Blocks the thread until a share of `name` is granted.
+        pub fn blocking_lock_shared(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            let (grip, count) = crate::acquire::lock_blocking(req, None)?;
+            Ok(crate::SharedGuard::new(grip, count))
+        }
+
+        /// As [`blocking_lock`](Self::blocking_lock), giving up after `timeout`.
+        pub fn blocking_lock_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            timeout: std::time::Duration,
+        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            let (grip, _) = crate::acquire::lock_blocking(req, Some(timeout))?;
+            Ok(crate::ExclusiveGuard::new(grip))
+        }
+
+        /// As [`blocking_lock_shared`](Self::blocking_lock_shared), giving up after `timeout`.
+        pub fn blocking_lock_shared_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            timeout: std::time::Duration,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            let (grip, count) = crate::acquire::lock_blocking(req, Some(timeout))?;
+            Ok(crate::SharedGuard::new(grip, count))
+        }
+    };
+}
+pub(crate) use acquire_methods;
+
+/// An in-process named-lock manager: exclusive and counted shared locks, keyed by name.
+///
+/// A `LockManager` is a cheap handle (`Clone` shares the same table) and is `Send + Sync`.
+/// Guards from the manager itself each belong to a private owner of their own; use
+/// [`session`](LockManager::session) for an owner that holds several locks and releases them all
+/// at once.
+///
+/// ```
+/// use lockd::LockManager;
+///
+/// let mgr = LockManager::new();
+/// let g = mgr.get("x")?;                  // exclusive, or Error::WouldBlock
+/// assert!(mgr.get("x").is_err());
+/// drop(g);
+/// let s1 = mgr.get_shared("pool")?;       // shared, counted
+/// let s2 = mgr.get_shared("pool")?;
+/// assert_eq!(s2.count(), 2);
+/// # drop((s1, s2));
+/// # Ok::<(), lockd::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct LockManager {
+    core: Arc<Core>,
+}
+
+impl Default for LockManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LockManager {
+    /// A manager with default options (see [`Builder`]).
+    pub fn new() -> Self {
+        Builder::default().build()
+    }
+
+    /// Options: shard count, first fencing token.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn request<'a>(&'a self, name: &'a Name, mode: Mode) -> Request<'a> {
+        Request {
+            core: &self.core,
+            session: None,
+            name,
+            mode,
+        }
+    }
+
+    acquire_methods!();
+
+    /// A new owner. See [`Session`].
+    pub fn session(&self) -> Session {
+        let id = self.core.next_session.fetch_add(1, Ordering::Relaxed);
+        self.core.sessions.lock().insert(id, None);
+        Session::new(Arc::new(SessionInner {
+            id,
+            core: self.core.clone(),
+            state: Mutex::new(SessionState::default()),
+        }))
+    }
+
+    /// Whether `name` is held exclusively right now.
+    pub fn inspect(&self, name: impl AsRef<[u8]>) -> bool {
+        let key = self.core.table.key(Name::new(name.as_ref()));
+        self.core.table.inspect(key).0
+    }
+
+    /// How many distinct owners hold `name` shared right now (0 if none, or if it is held
+    /// exclusively).
+    pub fn inspect_shared(&self, name: impl AsRef<[u8]>) -> usize {
+        let key = self.core.table.key(Name::new(name.as_ref()));
+        self.core.table.inspect(key).1
+    }
+
+    /// A consistent view of every held lock (holders with session id and registered name, mode,
+    /// token, since when; waiter counts) and the counters, all from one instant.
+    ///
+    /// It briefly locks every shard: meant for dumps and monitoring, not the hot path.
+    ///
+    /// ```
+    /// use lockd::{LockManager, Mode};
+    ///
+    /// let mgr = LockManager::new();
+    /// let s = mgr.session();
+    /// s.set_name("worker-1");
+    /// let _g = s.get("jobs/nightly")?;
+    /// let snap = mgr.snapshot();
+    /// let lock = snap.get("jobs/nightly").unwrap();
+    /// assert_eq!(lock.mode, Mode::Exclusive);
+    /// assert_eq!(lock.holders[0].session, Some(s.id()));
+    /// assert_eq!(lock.holders[0].session_name.as_deref().unwrap(), "worker-1");
+    /// # Ok::<(), lockd::Error>(())
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        let taken_at = SystemTime::now();
+        let (mut locks, stats) = self.core.table.snapshot();
+        let sessions = self.core.sessions.lock();
+        for holder in locks.iter_mut().flat_map(|l| l.holders.iter_mut()) {
+            if let Some(id) = holder.session {
+                holder.session_name = sessions.get(&id).cloned().flatten();
+            }
+        }
+        Snapshot {
+            locks,
+            stats,
+            taken_at,
+        }
+    }
+
+    /// The counters (grants, releases, orphan releases, waits, timeouts) and current gauges.
+    pub fn stats(&self) -> Stats {
+        self.core.table.stats()
+    }
+
+    /// Number of names currently held (or waited for). 0 after any workload that released
+    /// everything: entries are removed as soon as they are unused.
+    pub fn len(&self) -> usize {
+        self.core.table.len()
+    }
+
+    /// Whether no name is held or waited for.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Live sessions with their registered names, by id (creation order).
+    pub fn sessions(&self) -> Vec<(u64, Option<Arc<Name>>)> {
+        let mut all: Vec<_> = self
+            .core
+            .sessions
+            .lock()
+            .iter()
+            .map(|(id, name)| (*id, name.clone()))
+            .collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// The token the next new holding will get: every token issued so far is smaller.
+    pub fn next_token(&self) -> u64 {
+        self.core.table.peek_token()
+    }
+
+    /// The number of shards the table was built with.
+    pub fn shard_count(&self) -> usize {
+        self.core.table.shard_count()
+    }
+}
+
+impl std::fmt::Debug for LockManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockManager")
+            .field("shards", &self.shard_count())
+            .field("next_token", &self.next_token())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for a [`LockManager`].
+///
+/// ```
+/// let mgr = lockd::LockManager::builder().shards(16).fencing_token_start(1_000).build();
+/// assert_eq!(mgr.shard_count(), 16);
+/// assert_eq!(mgr.get("a")?.token(), 1_000);
+/// # Ok::<(), lockd::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    shards: Option<usize>,
+    token_start: Option<u64>,
+}
+
+impl Builder {
+    /// Number of table shards, rounded up to a power of two (1 to 65536). Default: four per
+    /// available CPU, at least 16. More shards mean less contention between threads on
+    /// different names.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// The first fencing token (default: the wall-clock time in microseconds since the Unix
+    /// epoch at start-up, so tokens keep growing across restarts). Set it from a persisted
+    /// high-water mark if the clock cannot be trusted; 0 is treated as 1.
+    pub fn fencing_token_start(mut self, token: u64) -> Self {
+        self.token_start = Some(token);
+        self
+    }
+
+    /// Builds the manager.
+    pub fn build(self) -> LockManager {
+        let shards = self.shards.unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+            (cpus * 4).max(16)
+        });
+        let token_start = self.token_start.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_micros() as u64)
+        });
+        LockManager {
+            core: Arc::new(Core {
+                table: Table::new(shards, token_start),
+                next_session: AtomicU64::new(1),
+                sessions: Mutex::new(HashMap::default()),
+            }),
+        }
+    }
+}
