@@ -85,7 +85,7 @@ impl<'a> Request<'a> {
         &self,
         waiter: &Arc<Waiter>,
         timed_out: bool,
-        started: Instant,
+        waited: impl FnOnce() -> Duration,
     ) -> Result<(Grip, usize), Error> {
         let key = self.key();
         let why = if timed_out {
@@ -116,7 +116,7 @@ impl<'a> Request<'a> {
             Outcome::Cancelled | Outcome::Pending => Err(Error::Timeout {
                 name: self.name.into(),
                 mode: self.mode,
-                waited: started.elapsed(),
+                waited: waited(),
             }),
         }
     }
@@ -188,7 +188,8 @@ pub(crate) async fn lock_async(
         Begun::Granted(grip, count) => return Ok((grip, count)),
         Begun::Queued(w) => w,
     };
-    let started = Instant::now();
+    // Tokio's clock, so a paused test clock and the reported wait agree with the timer.
+    let started = tokio::time::Instant::now();
     let mut queued = Queued {
         core: req.core.clone(),
         session: req.session.cloned(),
@@ -205,7 +206,9 @@ pub(crate) async fn lock_async(
         Some(limit) => tokio::time::timeout(limit, &mut queued).await.is_err(),
     };
     queued.armed = false;
-    queued.request().finish(&queued.waiter, timed_out, started)
+    queued
+        .request()
+        .finish(&queued.waiter, timed_out, || started.elapsed())
 }
 
 /// The blocking acquire behind every `blocking_lock*` method.
@@ -220,7 +223,7 @@ pub(crate) fn lock_blocking(
     let started = Instant::now();
     let deadline = timeout.map(|t| started + t);
     let resolved = waiter.block_until(deadline);
-    req.finish(&waiter, !resolved, started)
+    req.finish(&waiter, !resolved, || started.elapsed())
 }
 
 /// The try acquire behind every `get*` method.
