@@ -12,27 +12,35 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use lockd::LockManager;
 
-/// Counts live heap bytes (requested sizes), so memory per lock can be measured exactly.
+/// Counts live heap bytes (requested sizes) while `COUNT` is on, so memory per lock can be
+/// measured exactly; off for the timed benches (a shared counter would serialize threads).
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static COUNT: AtomicBool = AtomicBool::new(false);
+
+fn count(delta: isize) {
+    if COUNT.load(Ordering::Relaxed) {
+        LIVE.fetch_add(delta, Ordering::Relaxed);
+    }
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        count(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        count(-(layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        count(new_size as isize - layout.size() as isize);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -85,7 +93,7 @@ fn shared(c: &mut Criterion) {
 /// Runs `iters` get + drop per thread, on names private to each thread; returns wall time.
 fn run_threads(mgr: &LockManager, threads: usize, iters: u64) -> Duration {
     let names: Vec<Vec<String>> = (0..threads)
-        .map(|t| (0..64).map(|i| format!("thread{t}/lock{i}")).collect())
+        .map(|t| (0..names_per_thread()).map(|i| format!("thread{t}/lock{i}")).collect())
         .collect();
     let barrier = std::sync::Barrier::new(threads);
     let start = std::sync::Mutex::new(None::<Instant>);
@@ -121,11 +129,13 @@ fn memory_per_lock(n: usize) {
     let names: Vec<String> = (0..n).map(|i| format!("memory/{i:010}")).collect();
     let name_len = names[0].len();
     let mut guards = Vec::with_capacity(n);
+    COUNT.store(true, Ordering::SeqCst);
     let before = LIVE.load(Ordering::SeqCst);
     for name in &names {
         guards.push(mgr.get(name).unwrap());
     }
     let after = LIVE.load(Ordering::SeqCst);
+    COUNT.store(false, Ordering::SeqCst);
     let per_lock = (after - before) as f64 / n as f64;
     println!(
         "memory: {n} held locks with {name_len}-byte names: {per_lock:.1} heap bytes per lock \
@@ -195,4 +205,8 @@ fn main() {
     if !smoke {
         report();
     }
+}
+
+fn names_per_thread() -> usize {
+    std::env::var("NAMES_PER_THREAD").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
 }

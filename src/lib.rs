@@ -64,6 +64,7 @@
 //! | `snapshot` | [`Snapshot`], [`Stats`] |
 //! | `name`, `mode`, `error` | [`Name`], [`Mode`], [`Error`] |
 //! | `sync` | the loom facade for every synchronisation type |
+//! | `clock` | the cheap coarse clock behind "held since" |
 //!
 //! ## Features
 //! `tcp-server`, `client` and `http` will add the network frontends; the core needs none of them
@@ -71,6 +72,7 @@
 #![warn(missing_docs)]
 
 mod acquire;
+mod clock;
 mod error;
 mod guard;
 mod manager;

@@ -13,7 +13,10 @@ use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::table::Table;
 use crate::Mode;
 
-/// What every handle, session and guard of one manager shares.
+/// What every handle, session and guard of one manager shares. Aligned so that the `Arc`'s
+/// reference counts (changed by every guard) do not share a cache line with the table's
+/// read-mostly fields.
+#[repr(align(128))]
 pub(crate) struct Core {
     pub(crate) table: Table,
     next_session: AtomicU64,

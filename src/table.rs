@@ -13,7 +13,6 @@ use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::{Duration, Instant, SystemTime};
 
 use hashbrown::HashTable;
 
@@ -100,13 +99,15 @@ struct Shard {
 struct Padded<T>(T);
 
 /// The sharded lock table. See the module docs.
+///
+/// Read-mostly fields come first; the token counter, written by every grant, sits on a cache line
+/// of its own so that threads working on different shards do not invalidate each other's reads.
 pub(crate) struct Table {
     shards: Box<[Padded<Mutex<Shard>>]>,
     shard_mask: usize,
     hasher: foldhash::fast::RandomState,
-    next_token: AtomicU64,
-    epoch: Instant,
-    epoch_wall: SystemTime,
+    clock: crate::clock::Clock,
+    next_token: Padded<AtomicU64>,
 }
 
 impl Table {
@@ -118,9 +119,8 @@ impl Table {
             shards: (0..n).map(|_| Padded(Mutex::new(Shard::default()))).collect(),
             shard_mask: n - 1,
             hasher: foldhash::fast::RandomState::default(),
-            next_token: AtomicU64::new(first_token.max(1)),
-            epoch: Instant::now(),
-            epoch_wall: SystemTime::now(),
+            clock: crate::clock::Clock::new(),
+            next_token: Padded(AtomicU64::new(first_token.max(1))),
         }
     }
 
@@ -146,15 +146,15 @@ impl Table {
             // Relaxed is enough: the counter's modification order alone makes tokens unique and
             // increasing along every happens-before chain (each grant is also ordered by its
             // shard lock).
-            token: self.next_token.fetch_add(1, Ordering::Relaxed),
-            since_us: self.epoch.elapsed().as_micros() as u64,
+            token: self.next_token.0.fetch_add(1, Ordering::Relaxed),
+            since_us: self.clock.now_us(),
             refs: 1,
         }
     }
 
     /// The next token that will be issued (every issued token is below it).
     pub(crate) fn peek_token(&self) -> u64 {
-        self.next_token.load(Ordering::Relaxed)
+        self.next_token.0.load(Ordering::Relaxed)
     }
 
     /// Grants `mode` on `key` to `owner` now if the lock is compatible and nobody is queued
@@ -341,9 +341,6 @@ impl Table {
         self.shards.iter().map(|s| s.0.lock().map.len()).sum()
     }
 
-    fn wall_time(&self, since_us: u64) -> SystemTime {
-        self.epoch_wall + Duration::from_micros(since_us)
-    }
 }
 
 impl Shard {
@@ -497,7 +494,7 @@ impl Entry {
                     session: (h.owner != 0).then_some(h.owner),
                     session_name: None,
                     token: h.token,
-                    since: table.wall_time(h.since_us),
+                    since: table.clock.wall_time(h.since_us),
                     refs: h.refs,
                 })
                 .collect(),
