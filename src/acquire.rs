@@ -40,12 +40,14 @@ impl<'a> Request<'a> {
     }
 
     /// Tries to acquire at once; with `queue`, joins the FIFO queue instead of failing.
+    #[inline]
     pub(crate) fn begin(&self, queue: bool) -> Result<Begun, Error> {
         let key = self.key();
+        let shard = self.core.table.shard(key.hash);
         let Some(session) = self.session else {
-            return match self.core.table.acquire(key, self.mode, 0, queue) {
+            return match shard.acquire(key, self.mode, 0, queue) {
                 Acquired::Granted(g) => Ok(Begun::Granted(
-                    Grip::new(self.core, None, g.name, key.hash, g.token, self.mode),
+                    Grip::new(shard, None, g.name, key.hash, g.token, self.mode),
                     g.count,
                 )),
                 Acquired::Busy(reason) => Err(self.would_block(reason)),
@@ -55,11 +57,11 @@ impl<'a> Request<'a> {
         let mut state = session.state.lock();
         state.check_open(session.id)?;
         state.check_limit(self.name, self.mode)?;
-        match self.core.table.acquire(key, self.mode, session.id, queue) {
+        match shard.acquire(key, self.mode, session.id, queue) {
             Acquired::Granted(g) => {
                 state.record(&g.name, self.mode, g.token);
                 Ok(Begun::Granted(
-                    Grip::new(self.core, Some(session), g.name, key.hash, g.token, self.mode),
+                    Grip::new(shard, Some(session), g.name, key.hash, g.token, self.mode),
                     g.count,
                 ))
             }
@@ -108,8 +110,9 @@ impl<'a> Request<'a> {
                 if let Some(state) = &mut state {
                     state.record(&name, self.mode, token);
                 }
+                let shard = self.core.table.shard(key.hash);
                 Ok((
-                    Grip::new(self.core, self.session, name, key.hash, token, self.mode),
+                    Grip::new(shard, self.session, name, key.hash, token, self.mode),
                     count,
                 ))
             }
@@ -227,6 +230,7 @@ pub(crate) fn lock_blocking(
 }
 
 /// The try acquire behind every `get*` method.
+#[inline]
 pub(crate) fn try_lock(req: Request<'_>) -> Result<(Grip, usize), Error> {
     match req.begin(false)? {
         Begun::Granted(grip, count) => Ok((grip, count)),

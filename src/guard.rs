@@ -3,15 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::manager::Core;
 use crate::name::Name;
 use crate::session::SessionInner;
-use crate::table::Release;
+use crate::table::{Release, Shard};
 use crate::Mode;
 
 /// What both guard kinds hold: enough to find and release their grant without rehashing.
 pub(crate) struct Grip {
-    core: Arc<Core>,
+    /// The shard the lock lives in (not the whole manager: see `table::Shard`).
+    shard: Arc<Shard>,
     session: Option<Arc<SessionInner>>,
     name: Arc<Name>,
     hash: u64,
@@ -21,8 +21,9 @@ pub(crate) struct Grip {
 }
 
 impl Grip {
+    #[inline]
     pub(crate) fn new(
-        core: &Arc<Core>,
+        shard: &Arc<Shard>,
         session: Option<&Arc<SessionInner>>,
         name: Arc<Name>,
         hash: u64,
@@ -30,7 +31,7 @@ impl Grip {
         mode: Mode,
     ) -> Self {
         Grip {
-            core: core.clone(),
+            shard: shard.clone(),
             session: session.cloned(),
             name,
             hash,
@@ -65,7 +66,7 @@ impl Drop for Grip {
             // A no-op when the session has closed or released this holding by name meanwhile.
             Some(session) => session.release_ref(key, self.mode, self.token),
             None => {
-                self.core.table.release(key, self.token, Release::One);
+                self.shard.release(key, self.token, Release::One);
             }
         }
     }

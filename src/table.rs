@@ -19,7 +19,7 @@ use hashbrown::HashTable;
 use crate::error::Contention;
 use crate::name::Name;
 use crate::snapshot::{HolderInfo, LockInfo, Stats};
-use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::wait::{Outcome, Waiter};
 use crate::Mode;
 
@@ -88,26 +88,53 @@ struct Entry {
 }
 
 #[derive(Default)]
-struct Shard {
+struct ShardState {
     map: HashTable<Entry>,
     stats: Stats,
 }
 
-/// Keeps each shard's mutex on its own cache lines, so threads on different shards do not
-/// contend for a line.
+/// Keeps the token counter on a cache line of its own.
 #[repr(align(128))]
 struct Padded<T>(T);
 
-/// The sharded lock table. See the module docs.
-///
-/// Read-mostly fields come first; the token counter, written by every grant, sits on a cache line
-/// of its own so that threads working on different shards do not invalidate each other's reads.
-pub(crate) struct Table {
-    shards: Box<[Padded<Mutex<Shard>>]>,
-    shard_mask: usize,
+/// What every shard needs besides its own state; read-only except the token counter.
+struct Globals {
     hasher: foldhash::fast::RandomState,
     clock: crate::clock::Clock,
     next_token: Padded<AtomicU64>,
+}
+
+impl Globals {
+    fn new_holder(&self, owner: u64) -> Holder {
+        Holder {
+            owner,
+            // Relaxed is enough: the counter's modification order alone makes tokens unique and
+            // increasing along every happens-before chain.
+            token: self.next_token.0.fetch_add(1, Ordering::Relaxed),
+            since_us: self.clock.now_us(),
+            refs: 1,
+        }
+    }
+
+    fn hash(&self, name: &Name) -> u64 {
+        self.hasher.hash_one(name.as_bytes())
+    }
+}
+
+/// One shard: a mutex around part of the map. Each shard is its own allocation, aligned to
+/// cache lines, and guards keep an `Arc` of their shard (not of the whole table): threads working
+/// on different shards then write no cache line in common except the token counter.
+#[repr(align(128))]
+pub(crate) struct Shard {
+    state: Mutex<ShardState>,
+    globals: Arc<Globals>,
+}
+
+/// The sharded lock table. See the module docs.
+pub(crate) struct Table {
+    shards: Box<[Arc<Shard>]>,
+    shard_mask: usize,
+    globals: Arc<Globals>,
 }
 
 impl Table {
@@ -115,12 +142,22 @@ impl Table {
     /// `first_token`.
     pub(crate) fn new(shards: usize, first_token: u64) -> Self {
         let n = shards.clamp(1, 1 << 16).next_power_of_two();
-        Table {
-            shards: (0..n).map(|_| Padded(Mutex::new(Shard::default()))).collect(),
-            shard_mask: n - 1,
+        let globals = Arc::new(Globals {
             hasher: foldhash::fast::RandomState::default(),
             clock: crate::clock::Clock::new(),
             next_token: Padded(AtomicU64::new(first_token.max(1))),
+        });
+        Table {
+            shards: (0..n)
+                .map(|_| {
+                    Arc::new(Shard {
+                        state: Mutex::new(ShardState::default()),
+                        globals: globals.clone(),
+                    })
+                })
+                .collect(),
+            shard_mask: n - 1,
+            globals,
         }
     }
 
@@ -128,51 +165,112 @@ impl Table {
         self.shards.len()
     }
 
+    #[inline]
     pub(crate) fn key<'a>(&self, name: &'a Name) -> Key<'a> {
         Key {
             name,
-            hash: self.hasher.hash_one(name.as_bytes()),
+            hash: self.globals.hash(name),
         }
     }
 
-    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
+    /// The shard that owns `hash`.
+    #[inline]
+    pub(crate) fn shard(&self, hash: u64) -> &Arc<Shard> {
         // hashbrown takes the low bits for the slot and the top 7 for tags: use others.
-        self.shards[(hash >> 32) as usize & self.shard_mask].0.lock()
-    }
-
-    fn new_holder(&self, owner: u64) -> Holder {
-        Holder {
-            owner,
-            // Relaxed is enough: the counter's modification order alone makes tokens unique and
-            // increasing along every happens-before chain (each grant is also ordered by its
-            // shard lock).
-            token: self.next_token.0.fetch_add(1, Ordering::Relaxed),
-            since_us: self.clock.now_us(),
-            refs: 1,
-        }
+        &self.shards[(hash >> 32) as usize & self.shard_mask]
     }
 
     /// The next token that will be issued (every issued token is below it).
     pub(crate) fn peek_token(&self) -> u64 {
-        self.next_token.0.load(Ordering::Relaxed)
+        self.globals.next_token.0.load(Ordering::Relaxed)
     }
 
+    /// See [`Shard::release`].
+    pub(crate) fn release(&self, key: Key<'_>, token: u64, how: Release) -> Option<u64> {
+        self.shard(key.hash).release(key, token, how)
+    }
+
+    /// See [`Shard::settle`].
+    pub(crate) fn settle(&self, key: Key<'_>, waiter: &Arc<Waiter>, why: CancelReason) -> Outcome {
+        self.shard(key.hash).settle(key, waiter, why)
+    }
+
+    /// Whether `key` is held exclusively, and by how many owners it is held shared.
+    pub(crate) fn inspect(&self, key: Key<'_>) -> (bool, usize) {
+        let shard = self.shard(key.hash).state.lock();
+        match shard
+            .map
+            .find(key.hash, |e| e.name.as_bytes() == key.name.as_bytes())
+            .map(|e| &e.holders)
+        {
+            Some(Holders::Exclusive(_)) => (true, 0),
+            Some(Holders::Shared(v)) => (false, v.len()),
+            Some(Holders::Free) | None => (false, 0),
+        }
+    }
+
+    /// A consistent view of every held lock and the counters: all shards are locked at once (in
+    /// index order), so no grant or release is half-visible.
+    pub(crate) fn snapshot(&self) -> (Vec<LockInfo>, Stats) {
+        let shards: Vec<_> = self.shards.iter().map(|s| s.state.lock()).collect();
+        let mut locks = Vec::new();
+        let mut stats = Stats::default();
+        for shard in &shards {
+            stats.add_counters(&shard.stats);
+            for entry in shard.map.iter() {
+                locks.push(entry.info(&self.globals));
+            }
+        }
+        drop(shards);
+        for lock in &locks {
+            stats.held_locks += 1;
+            stats.holdings += lock.holders.len() as u64;
+            stats.waiting += (lock.exclusive_waiters + lock.shared_waiters) as u64;
+        }
+        locks.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        (locks, stats)
+    }
+
+    /// Counters only (each shard locked in turn; cheaper than a snapshot).
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        for shard in self.shards.iter() {
+            let shard = shard.state.lock();
+            stats.add_counters(&shard.stats);
+            stats.held_locks += shard.map.len() as u64;
+            for entry in shard.map.iter() {
+                stats.holdings += entry.holder_count() as u64;
+                stats.waiting += entry.queue.as_ref().map_or(0, |q| q.len()) as u64;
+            }
+        }
+        stats
+    }
+
+    /// Number of entries (held names) in the table.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.state.lock().map.len()).sum()
+    }
+}
+
+impl Shard {
     /// Grants `mode` on `key` to `owner` now if the lock is compatible and nobody is queued
     /// ahead (an owner already holding it in `mode` always rejoins). Otherwise, when `queue` is
     /// set, appends a waiter to the name's FIFO queue.
+    #[inline]
     pub(crate) fn acquire(&self, key: Key<'_>, mode: Mode, owner: u64, queue: bool) -> Acquired {
-        let mut guard = self.shard(key.hash);
+        let globals = &*self.globals;
+        let mut guard = self.state.lock();
         let shard = &mut *guard;
         let entry = shard.map.entry(
             key.hash,
             |e| e.name.as_bytes() == key.name.as_bytes(),
-            |e| self.hasher.hash_one(e.name.as_bytes()),
+            |e| globals.hash(&e.name),
         );
         let entry = match entry {
             hashbrown::hash_table::Entry::Occupied(o) => o.into_mut(),
             hashbrown::hash_table::Entry::Vacant(v) => {
                 // Fast path: a free name. The entry is created already held.
-                let holder = self.new_holder(owner);
+                let holder = globals.new_holder(owner);
                 let name = key.name.to_arc();
                 let holders = match mode {
                     Mode::Exclusive => Holders::Exclusive(holder),
@@ -191,7 +289,7 @@ impl Table {
                 });
             }
         };
-        match entry.try_grant(self, mode, owner, true) {
+        match entry.try_grant(globals, mode, owner, true) {
             Ok((token, count, fresh)) => {
                 shard.stats.grants += u64::from(fresh);
                 Acquired::Granted(Granted {
@@ -215,10 +313,12 @@ impl Table {
 
     /// Releases the holding with `token` on `key` as `how` says. Returns the references left
     /// (0 when the holding ended), or `None` if no such holding exists (already released).
+    #[inline]
     pub(crate) fn release(&self, key: Key<'_>, token: u64, how: Release) -> Option<u64> {
+        let globals = &*self.globals;
         let mut wake = Vec::new();
         let left = {
-            let mut guard = self.shard(key.hash);
+            let mut guard = self.state.lock();
             let shard = &mut *guard;
             let mut slot = shard
                 .map
@@ -229,10 +329,10 @@ impl Table {
             if left == 0 {
                 shard.stats.releases += 1;
                 shard.stats.orphan_releases += u64::from(how == Release::Orphan);
-                entry.grant_waiters(self, &mut shard.stats, &mut wake);
+                entry.grant_waiters(globals, &mut shard.stats, &mut wake);
                 if entry.is_idle() {
                     slot.remove();
-                    shard.shrink(&self.hasher);
+                    shard.shrink(globals);
                 }
             }
             left
@@ -246,9 +346,10 @@ impl Table {
     /// returned and stays recorded (the caller keeps it or gives it back with
     /// [`Release::Unclaimed`]). The returned outcome is never `Pending`.
     pub(crate) fn settle(&self, key: Key<'_>, waiter: &Arc<Waiter>, why: CancelReason) -> Outcome {
+        let globals = &*self.globals;
         let mut wake = Vec::new();
         let outcome = {
-            let mut guard = self.shard(key.hash);
+            let mut guard = self.state.lock();
             let shard = &mut *guard;
             let outcome = waiter.outcome();
             if outcome != Outcome::Pending {
@@ -274,83 +375,25 @@ impl Table {
                 CancelReason::Timeout => shard.stats.timeouts += 1,
                 CancelReason::Cancelled => shard.stats.cancelled_waits += 1,
             }
-            entry.grant_waiters(self, &mut shard.stats, &mut wake);
+            entry.grant_waiters(globals, &mut shard.stats, &mut wake);
             if entry.is_idle() {
                 slot.remove();
-                shard.shrink(&self.hasher);
+                shard.shrink(globals);
             }
             Outcome::Cancelled
         };
         wake.into_iter().for_each(Waker::wake);
         outcome
     }
-
-    /// Whether `key` is held exclusively, and by how many owners it is held shared.
-    pub(crate) fn inspect(&self, key: Key<'_>) -> (bool, usize) {
-        let shard = self.shard(key.hash);
-        match shard
-            .map
-            .find(key.hash, |e| e.name.as_bytes() == key.name.as_bytes())
-            .map(|e| &e.holders)
-        {
-            Some(Holders::Exclusive(_)) => (true, 0),
-            Some(Holders::Shared(v)) => (false, v.len()),
-            Some(Holders::Free) | None => (false, 0),
-        }
-    }
-
-    /// A consistent view of every held lock and the counters: all shards are locked at once (in
-    /// index order), so no grant or release is half-visible.
-    pub(crate) fn snapshot(&self) -> (Vec<LockInfo>, Stats) {
-        let shards: Vec<_> = self.shards.iter().map(|s| s.0.lock()).collect();
-        let mut locks = Vec::new();
-        let mut stats = Stats::default();
-        for shard in &shards {
-            stats.add_counters(&shard.stats);
-            for entry in shard.map.iter() {
-                locks.push(entry.info(self));
-            }
-        }
-        drop(shards);
-        for lock in &locks {
-            stats.held_locks += 1;
-            stats.holdings += lock.holders.len() as u64;
-            stats.waiting += (lock.exclusive_waiters + lock.shared_waiters) as u64;
-        }
-        locks.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        (locks, stats)
-    }
-
-    /// Counters only (each shard locked in turn; cheaper than a snapshot).
-    pub(crate) fn stats(&self) -> Stats {
-        let mut stats = Stats::default();
-        for shard in self.shards.iter() {
-            let shard = shard.0.lock();
-            stats.add_counters(&shard.stats);
-            stats.held_locks += shard.map.len() as u64;
-            for entry in shard.map.iter() {
-                stats.holdings += entry.holder_count() as u64;
-                stats.waiting += entry.queue.as_ref().map_or(0, |q| q.len()) as u64;
-            }
-        }
-        stats
-    }
-
-    /// Number of entries (held names) in the table.
-    pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.0.lock().map.len()).sum()
-    }
-
 }
 
-impl Shard {
+impl ShardState {
     /// Gives memory back once a shard has emptied out (growth happens at 7/8 load, so shrinking
     /// below 1/8 cannot thrash).
-    fn shrink(&mut self, hasher: &foldhash::fast::RandomState) {
+    fn shrink(&mut self, globals: &Globals) {
         let cap = self.map.capacity();
         if cap > 64 && self.map.len() * 8 < cap {
-            self.map
-                .shrink_to(self.map.len() * 2, |e| hasher.hash_one(e.name.as_bytes()));
+            self.map.shrink_to(self.map.len() * 2, |e| globals.hash(&e.name));
         }
     }
 }
@@ -373,7 +416,7 @@ impl Entry {
     /// Returns (token, holder count, whether this is a new holding).
     fn try_grant(
         &mut self,
-        table: &Table,
+        globals: &Globals,
         mode: Mode,
         owner: u64,
         fifo: bool,
@@ -401,17 +444,17 @@ impl Entry {
         }
         match (&mut self.holders, mode) {
             (Holders::Free, Mode::Exclusive) => {
-                let h = table.new_holder(owner);
+                let h = globals.new_holder(owner);
                 self.holders = Holders::Exclusive(h);
                 Ok((h.token, 1, true))
             }
             (Holders::Free, Mode::Shared) => {
-                let h = table.new_holder(owner);
+                let h = globals.new_holder(owner);
                 self.holders = Holders::Shared(vec![h]);
                 Ok((h.token, 1, true))
             }
             (Holders::Shared(v), Mode::Shared) => {
-                let h = table.new_holder(owner);
+                let h = globals.new_holder(owner);
                 v.push(h);
                 Ok((h.token, v.len(), true))
             }
@@ -456,10 +499,10 @@ impl Entry {
     /// Hands the lock to queued waiters, oldest first, for as long as the oldest is compatible
     /// (so consecutive shared waiters are granted together, and an exclusive waiter at the head
     /// stops later shared ones from overtaking it).
-    fn grant_waiters(&mut self, table: &Table, stats: &mut Stats, wake: &mut Vec<Waker>) {
+    fn grant_waiters(&mut self, globals: &Globals, stats: &mut Stats, wake: &mut Vec<Waker>) {
         while let Some(front) = self.queue.as_ref().and_then(|q| q.front()) {
             let (mode, owner) = (front.mode, front.owner);
-            let Ok((token, count, fresh)) = self.try_grant(table, mode, owner, false) else {
+            let Ok((token, count, fresh)) = self.try_grant(globals, mode, owner, false) else {
                 break;
             };
             let queue = self.queue.as_mut().expect("front exists");
@@ -472,7 +515,7 @@ impl Entry {
         }
     }
 
-    fn info(&self, table: &Table) -> LockInfo {
+    fn info(&self, globals: &Globals) -> LockInfo {
         let (mode, holders): (Mode, &[Holder]) = match &self.holders {
             Holders::Exclusive(h) => (Mode::Exclusive, std::slice::from_ref(h)),
             Holders::Shared(v) => (Mode::Shared, v),
@@ -494,7 +537,7 @@ impl Entry {
                     session: (h.owner != 0).then_some(h.owner),
                     session_name: None,
                     token: h.token,
-                    since: table.clock.wall_time(h.since_us),
+                    since: globals.clock.wall_time(h.since_us),
                     refs: h.refs,
                 })
                 .collect(),
