@@ -93,7 +93,11 @@ fn shared(c: &mut Criterion) {
 /// Runs `iters` get + drop per thread, on names private to each thread; returns wall time.
 fn run_threads(mgr: &LockManager, threads: usize, iters: u64) -> Duration {
     let names: Vec<Vec<String>> = (0..threads)
-        .map(|t| (0..names_per_thread()).map(|i| format!("thread{t}/lock{i}")).collect())
+        .map(|t| {
+            (0..names_per_thread())
+                .map(|i| format!("thread{t}/lock{i}"))
+                .collect()
+        })
         .collect();
     let barrier = std::sync::Barrier::new(threads);
     let start = std::sync::Mutex::new(None::<Instant>);
@@ -118,7 +122,9 @@ fn scaling(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("one_thread", |b| b.iter_custom(|n| run_threads(&mgr, 1, n)));
     // Two threads each do n operations in the reported time: throughput is 2n / t.
-    g.bench_function("two_threads", |b| b.iter_custom(|n| run_threads(&mgr, 2, n)));
+    g.bench_function("two_threads", |b| {
+        b.iter_custom(|n| run_threads(&mgr, 2, n))
+    });
     g.finish();
 }
 
@@ -208,5 +214,8 @@ fn main() {
 }
 
 fn names_per_thread() -> usize {
-    std::env::var("NAMES_PER_THREAD").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+    std::env::var("NAMES_PER_THREAD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
 }

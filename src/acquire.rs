@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::Mode;
 use crate::error::Error;
 use crate::guard::Grip;
 use crate::manager::Core;
@@ -19,7 +20,6 @@ use crate::name::Name;
 use crate::session::SessionInner;
 use crate::table::{Acquired, CancelReason, Key, Release};
 use crate::wait::{Outcome, Waiter};
-use crate::Mode;
 
 /// One acquisition request: who asks, for what.
 pub(crate) struct Request<'a> {

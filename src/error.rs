@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::name::Name;
 use crate::Mode;
+use crate::name::Name;
 
 /// Everything that can go wrong when acquiring a lock.
 ///
@@ -79,7 +79,10 @@ impl fmt::Display for Error {
                     Contention::HeldShared(n) => write!(f, "it is held shared by {n} owner(s)")?,
                     Contention::Queued(n) => write!(f, "{n} earlier request(s) are queued for it")?,
                 }
-                write!(f, "; retry later or use a waiting form (lock, lock_timeout)")
+                write!(
+                    f,
+                    "; retry later or use a waiting form (lock, lock_timeout)"
+                )
             }
             Error::Timeout { name, mode, waited } => write!(
                 f,

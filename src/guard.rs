@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::Mode;
 use crate::name::Name;
 use crate::session::SessionInner;
 use crate::table::{Release, Shard};
-use crate::Mode;
 
 /// What both guard kinds hold: enough to find and release their grant without rehashing.
 pub(crate) struct Grip {

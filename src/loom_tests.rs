@@ -15,7 +15,10 @@ use loom::thread;
 use crate::LockManager;
 
 fn manager() -> LockManager {
-    LockManager::builder().shards(2).fencing_token_start(1).build()
+    LockManager::builder()
+        .shards(2)
+        .fencing_token_start(1)
+        .build()
 }
 
 fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
@@ -42,7 +45,10 @@ fn loom_try_vs_try() {
                 })
             })
             .collect();
-        let wins: usize = handles.into_iter().map(|h| h.join().unwrap() as usize).sum();
+        let wins: usize = handles
+            .into_iter()
+            .map(|h| h.join().unwrap() as usize)
+            .sum();
         assert!(wins >= 1, "a free lock is never refused to both");
         assert!(mgr.is_empty());
     });
@@ -124,7 +130,11 @@ fn loom_session_drop_vs_guard_drop() {
         t2.join().unwrap();
         assert!(mgr.is_empty());
         let st = mgr.stats();
-        assert_eq!((st.grants, st.releases), (2, 2), "each holding released exactly once");
+        assert_eq!(
+            (st.grants, st.releases),
+            (2, 2),
+            "each holding released exactly once"
+        );
     });
 }
 
@@ -162,7 +172,10 @@ fn loom_entry_removal_vs_new_acquire() {
         if let Some(token) = got {
             assert!(token > 1);
         }
-        assert!(mgr.is_empty(), "removal and re-insert never leave a dead entry");
+        assert!(
+            mgr.is_empty(),
+            "removal and re-insert never leave a dead entry"
+        );
         assert!(mgr.get("e").is_ok());
     });
 }

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::Mode;
 use crate::acquire::Request;
 use crate::name::Name;
 use crate::session::{Session, SessionInner, SessionState};
 use crate::snapshot::{Snapshot, Stats};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::table::Table;
-use crate::Mode;
 
 /// What every handle, session and guard of one manager shares. Aligned so that the `Arc`'s
 /// reference counts (changed by every guard) do not share a cache line with the table's
@@ -49,10 +49,7 @@ macro_rules! acquire_methods {
         /// # Errors
         /// [`Error::WouldBlock`](crate::Error::WouldBlock) saying why it is not available;
         /// for a session also `SessionClosed` and `LockLimit`.
-        pub fn get(
-            &self,
-            name: impl AsRef<[u8]>,
-        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+        pub fn get(&self, name: impl AsRef<[u8]>) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
             let (grip, _) = crate::acquire::try_lock(req)?;
             Ok(crate::ExclusiveGuard::new(grip))

@@ -109,7 +109,7 @@ impl PartialEq<[u8]> for Name {
 
 impl<const N: usize> PartialEq<&[u8; N]> for Name {
     fn eq(&self, other: &&[u8; N]) -> bool {
-        &self.0 == &other[..]
+        self.0 == other[..]
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::Mode;
 use crate::acquire::Request;
 use crate::error::Error;
 use crate::manager::Core;
@@ -13,7 +14,6 @@ use crate::name::Name;
 use crate::sync::Mutex;
 use crate::table::{CancelReason, Key, Release};
 use crate::wait::{Outcome, Waiter};
-use crate::Mode;
 
 type Holdings = HashMap<Arc<Name>, u64, foldhash::fast::RandomState>;
 
@@ -83,7 +83,11 @@ impl SessionState {
 
     /// Removes `waiter` from the pending list; false if it is not there (the session closed).
     pub(crate) fn take_pending(&mut self, waiter: &Arc<Waiter>) -> bool {
-        match self.pending.iter().position(|(_, w)| Arc::ptr_eq(w, waiter)) {
+        match self
+            .pending
+            .iter()
+            .position(|(_, w)| Arc::ptr_eq(w, waiter))
+        {
             Some(at) => {
                 self.pending.swap_remove(at);
                 true
@@ -238,19 +242,24 @@ impl Session {
     /// Leaves this session's shared holding of `name`, as [`release`](Session::release) does for
     /// exclusive ones. Returns whether it held it.
     pub fn release_shared(&self, name: impl AsRef<[u8]>) -> bool {
-        self.inner.release_by_name(Name::new(name.as_ref()), Mode::Shared)
+        self.inner
+            .release_by_name(Name::new(name.as_ref()), Mode::Shared)
     }
 
     /// Whether this session holds `name` exclusively.
     pub fn holds(&self, name: impl AsRef<[u8]>) -> bool {
         let state = self.inner.state.lock();
-        state.map(Mode::Exclusive).contains_key(Name::new(name.as_ref()))
+        state
+            .map(Mode::Exclusive)
+            .contains_key(Name::new(name.as_ref()))
     }
 
     /// Whether this session holds `name` shared.
     pub fn holds_shared(&self, name: impl AsRef<[u8]>) -> bool {
         let state = self.inner.state.lock();
-        state.map(Mode::Shared).contains_key(Name::new(name.as_ref()))
+        state
+            .map(Mode::Shared)
+            .contains_key(Name::new(name.as_ref()))
     }
 
     /// How many holdings (exclusive plus shared) this session has.

@@ -39,7 +39,11 @@ fn sessions_holding_many_locks_leave_the_table_empty() {
                     for i in 0..200 {
                         let name = format!("{t}-{round}-{i}");
                         session.get(&name).unwrap().keep().unwrap();
-                        session.get_shared(format!("common-{i}")).unwrap().keep().unwrap();
+                        session
+                            .get_shared(format!("common-{i}"))
+                            .unwrap()
+                            .keep()
+                            .unwrap();
                     }
                     if round % 2 == 0 {
                         session.close();
@@ -55,12 +59,16 @@ fn sessions_holding_many_locks_leave_the_table_empty() {
 #[tokio::test(start_paused = true)]
 async fn timeouts_and_cancelled_waits_leave_the_table_empty() {
     let mgr = LockManager::new();
-    let held: Vec<_> = (0..100).map(|i| mgr.get(format!("k{i}")).unwrap()).collect();
+    let held: Vec<_> = (0..100)
+        .map(|i| mgr.get(format!("k{i}")).unwrap())
+        .collect();
     let mut tasks = Vec::new();
     for i in 0..100 {
         let m = mgr.clone();
         tasks.push(tokio::spawn(async move {
-            let _ = m.lock_timeout(format!("k{i}"), Duration::from_millis(5)).await;
+            let _ = m
+                .lock_timeout(format!("k{i}"), Duration::from_millis(5))
+                .await;
         }));
         let m = mgr.clone();
         let cancelled = tokio::spawn(async move {

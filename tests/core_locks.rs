@@ -17,7 +17,10 @@ fn exclusive_try_lock_and_release_on_drop() {
         other => panic!("expected WouldBlock, got {other:?}"),
     }
     let msg = mgr.get("x").unwrap_err().to_string();
-    assert!(msg.contains("\"x\"") && msg.contains("exclusively"), "{msg}");
+    assert!(
+        msg.contains("\"x\"") && msg.contains("exclusively"),
+        "{msg}"
+    );
     drop(g);
     assert!(!mgr.inspect("x"));
     assert!(mgr.is_empty());
@@ -47,7 +50,10 @@ fn two_sessions_contending() {
 fn three_shared_holders_count_one_two_three() {
     let mgr = LockManager::new();
     let sessions: Vec<_> = (0..3).map(|_| mgr.session()).collect();
-    let guards: Vec<_> = sessions.iter().map(|s| s.get_shared("q").unwrap()).collect();
+    let guards: Vec<_> = sessions
+        .iter()
+        .map(|s| s.get_shared("q").unwrap())
+        .collect();
     let counts: Vec<_> = guards.iter().map(|g| g.count()).collect();
     assert_eq!(counts, [1, 2, 3]);
     assert_eq!(mgr.inspect_shared("q"), 3);
@@ -71,7 +77,10 @@ fn manager_guards_are_distinct_owners() {
     assert_ne!(a.token(), b.token());
     assert_eq!(a.session_id(), None);
     let x = mgr.get("e").unwrap();
-    assert!(mgr.get("e").is_err(), "session-less guards never rejoin each other");
+    assert!(
+        mgr.get("e").is_err(),
+        "session-less guards never rejoin each other"
+    );
     drop((a, b, x));
 }
 
@@ -81,7 +90,10 @@ fn exclusive_and_shared_exclude_each_other() {
     let g = mgr.get("n").unwrap();
     assert!(matches!(
         mgr.get_shared("n"),
-        Err(Error::WouldBlock { reason: Contention::HeldExclusive, .. })
+        Err(Error::WouldBlock {
+            reason: Contention::HeldExclusive,
+            ..
+        })
     ));
     assert_eq!(mgr.inspect_shared("n"), 0);
     drop(g);
@@ -100,7 +112,10 @@ fn session_reacquire_rejoins_with_same_token() {
     assert_eq!(g1.token(), g2.token());
     assert_eq!(mgr.stats().grants, 1, "a rejoin is not a new grant");
     drop(g1);
-    assert!(mgr.inspect("r"), "the holding lives while a guard of it lives");
+    assert!(
+        mgr.inspect("r"),
+        "the holding lives while a guard of it lives"
+    );
     assert!(other.get("r").is_err());
     drop(g2);
     assert!(!mgr.inspect("r"));
@@ -110,7 +125,10 @@ fn session_reacquire_rejoins_with_same_token() {
     let a2 = s.get_shared("sh").unwrap();
     let b = other.get_shared("sh").unwrap();
     let a3 = s.get_shared("sh").unwrap();
-    assert_eq!([a1.count(), a2.count(), b.count(), a3.count()], [1, 1, 2, 2]);
+    assert_eq!(
+        [a1.count(), a2.count(), b.count(), a3.count()],
+        [1, 1, 2, 2]
+    );
     assert_eq!(a1.token(), a3.token());
     drop((a1, a2, a3));
     assert_eq!(mgr.inspect_shared("sh"), 1);
@@ -125,7 +143,10 @@ fn holding_other_mode_is_contention() {
     let _sh = s.get_shared("m").unwrap();
     assert!(matches!(
         s.get("m"),
-        Err(Error::WouldBlock { reason: Contention::HeldShared(1), .. })
+        Err(Error::WouldBlock {
+            reason: Contention::HeldShared(1),
+            ..
+        })
     ));
 }
 
@@ -159,7 +180,10 @@ fn closed_session_refuses_new_acquires() {
     s.close();
     assert!(s.is_closed());
     assert!(!mgr.inspect("x"));
-    assert_eq!(s.get("y").unwrap_err(), Error::SessionClosed { session: s.id() });
+    assert_eq!(
+        s.get("y").unwrap_err(),
+        Error::SessionClosed { session: s.id() }
+    );
     assert_eq!(s.lock_count(), 0);
     s.close(); // idempotent
 }
@@ -171,7 +195,10 @@ fn keep_and_release_by_name() {
     s.get("k").unwrap().keep().unwrap();
     s.get("k").unwrap().keep().unwrap(); // idempotent holding, two references
     assert!(mgr.inspect("k") && s.holds("k"));
-    assert!(s.release("k"), "one release frees it, whatever the references");
+    assert!(
+        s.release("k"),
+        "one release frees it, whatever the references"
+    );
     assert!(!mgr.inspect("k"));
     assert!(!s.release("k"));
 
@@ -203,7 +230,10 @@ fn lock_limit_per_session() {
     let _b = s.get_shared("b").unwrap();
     assert_eq!(
         s.get("c").unwrap_err(),
-        Error::LockLimit { name: Box::from(lockd::Name::new("c")), limit: 2 }
+        Error::LockLimit {
+            name: Box::from(lockd::Name::new("c")),
+            limit: 2
+        }
     );
     assert!(s.get_shared("c").is_err());
     let _again = s.get("a").unwrap(); // re-gets of held locks still work
@@ -234,7 +264,10 @@ fn fencing_tokens_strictly_increase_and_start_from_the_clock() {
         .unwrap()
         .as_micros() as u64;
     let first = mgr.get("t").unwrap().token();
-    assert!(first <= micros_now && first > micros_now - 60_000_000, "{first} vs {micros_now}");
+    assert!(
+        first <= micros_now && first > micros_now - 60_000_000,
+        "{first} vs {micros_now}"
+    );
     assert!(first < 1 << 53);
     let mut last = first;
     for i in 0..1000 {
@@ -254,7 +287,10 @@ fn fencing_tokens_strictly_increase_and_start_from_the_clock() {
 
 #[test]
 fn builder_options() {
-    let mgr = LockManager::builder().shards(3).fencing_token_start(7).build();
+    let mgr = LockManager::builder()
+        .shards(3)
+        .fencing_token_start(7)
+        .build();
     assert_eq!(mgr.shard_count(), 4);
     assert_eq!(mgr.get("a").unwrap().token(), 7);
     assert_eq!(mgr.get("a").unwrap().token(), 8);
@@ -331,5 +367,14 @@ fn counters() {
     assert_eq!(st.grants, 3);
     assert_eq!(st.releases, 3);
     assert_eq!(st.orphan_releases, 2);
-    assert_eq!((st.waits, st.timeouts, st.held_locks, st.holdings, st.waiting), (0, 0, 0, 0, 0));
+    assert_eq!(
+        (
+            st.waits,
+            st.timeouts,
+            st.held_locks,
+            st.holdings,
+            st.waiting
+        ),
+        (0, 0, 0, 0, 0)
+    );
 }

@@ -29,6 +29,7 @@ fn public_types_are_send_and_sync() {
 }
 
 #[test]
+#[allow(clippy::unnecessary_to_owned)] // owned names are the point: the future owns them
 fn waiting_futures_are_send() {
     let mgr = LockManager::new();
     let s = mgr.session();

@@ -28,14 +28,15 @@ fn ready<T>(f: &mut BoxFut<'_, T>) -> T {
 fn fifo_order_of_100_waiters() {
     let mgr = LockManager::new();
     let holder = mgr.get("x").unwrap();
-    let mut waiters: Vec<BoxFut<'_, Result<lockd::ExclusiveGuard, Error>>> = (0..100).map(|_| Box::pin(mgr.lock("x")) as _).collect();
+    let mut waiters: Vec<BoxFut<'_, Result<lockd::ExclusiveGuard, Error>>> =
+        (0..100).map(|_| Box::pin(mgr.lock("x")) as _).collect();
     for w in &mut waiters {
         assert!(poll_once(w).is_pending());
     }
     assert_eq!(mgr.stats().waiting, 100);
     drop(holder);
     let mut order = Vec::new();
-    let mut done = vec![false; 100];
+    let mut done = [false; 100];
     while order.len() < 100 {
         let mut progressed = false;
         // Poll newest first: only the oldest queued waiter can have been handed the lock.
@@ -70,7 +71,9 @@ fn exclusive_waiter_is_not_starved_by_shared_requests() {
         other => panic!("{other:?}"),
     }
     // ...and shared waiters queue behind it.
-    let mut readers: Vec<BoxFut<'_, Result<lockd::SharedGuard, Error>>> = (0..3).map(|_| Box::pin(mgr.lock_shared("db")) as _).collect();
+    let mut readers: Vec<BoxFut<'_, Result<lockd::SharedGuard, Error>>> = (0..3)
+        .map(|_| Box::pin(mgr.lock_shared("db")) as _)
+        .collect();
     for r in &mut readers {
         assert!(poll_once(r).is_pending());
     }
@@ -81,7 +84,10 @@ fn exclusive_waiter_is_not_starved_by_shared_requests() {
     }
     drop(w);
     // The three queued readers are granted together, counting 1, 2, 3.
-    let counts: Vec<_> = readers.iter_mut().map(|r| ready(r).unwrap().count()).collect();
+    let counts: Vec<_> = readers
+        .iter_mut()
+        .map(|r| ready(r).unwrap().count())
+        .collect();
     assert_eq!(counts, [1, 2, 3]);
 }
 
@@ -117,7 +123,10 @@ fn waiter_cancelled_while_the_holder_releases() {
             barrier.wait();
             drop(waiter);
         });
-        assert!(mgr.is_empty(), "neither the entry nor a grant may be stranded");
+        assert!(
+            mgr.is_empty(),
+            "neither the entry nor a grant may be stranded"
+        );
         drop(mgr.get("r").expect("the lock is free again"));
     }
     let st = mgr.stats();
@@ -128,7 +137,10 @@ fn waiter_cancelled_while_the_holder_releases() {
 async fn timeout_expires_and_leaves_the_queue() {
     let mgr = LockManager::new();
     let _held = mgr.get("t").unwrap();
-    let err = mgr.lock_timeout("t", Duration::from_millis(50)).await.unwrap_err();
+    let err = mgr
+        .lock_timeout("t", Duration::from_millis(50))
+        .await
+        .unwrap_err();
     match err {
         Error::Timeout { name, mode, waited } => {
             assert_eq!(name, "t");
@@ -137,8 +149,17 @@ async fn timeout_expires_and_leaves_the_queue() {
         }
         other => panic!("{other:?}"),
     }
-    let err = mgr.lock_shared_timeout("t", Duration::from_millis(5)).await.unwrap_err();
-    assert!(matches!(err, Error::Timeout { mode: Mode::Shared, .. }));
+    let err = mgr
+        .lock_shared_timeout("t", Duration::from_millis(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Timeout {
+            mode: Mode::Shared,
+            ..
+        }
+    ));
     let st = mgr.stats();
     assert_eq!((st.timeouts, st.waiting, st.held_locks), (2, 0, 1));
 }
@@ -205,7 +226,10 @@ fn blocking_forms_and_timeouts_race_releases() {
     let held = mgr.get("b").unwrap();
     assert!(matches!(
         mgr.blocking_lock_shared_timeout("b", Duration::ZERO),
-        Err(Error::Timeout { mode: Mode::Shared, .. })
+        Err(Error::Timeout {
+            mode: Mode::Shared,
+            ..
+        })
     ));
     // A blocked thread is handed the lock on release.
     std::thread::scope(|s| {
@@ -220,7 +244,10 @@ fn blocking_forms_and_timeouts_race_releases() {
     for _ in 0..200 {
         let held = mgr.get("c").unwrap();
         std::thread::scope(|s| {
-            let t = s.spawn(|| mgr.blocking_lock_timeout("c", Duration::from_micros(50)).is_ok());
+            let t = s.spawn(|| {
+                mgr.blocking_lock_timeout("c", Duration::from_micros(50))
+                    .is_ok()
+            });
             drop(held);
             t.join().unwrap();
         });
@@ -264,7 +291,12 @@ fn closing_a_session_cancels_its_pending_waits() {
     assert_eq!(mgr.stats().waiting, 1);
     waiter.close();
     assert_eq!(mgr.stats().waiting, 0);
-    assert_eq!(ready(&mut fut).unwrap_err(), Error::SessionClosed { session: waiter.id() });
+    assert_eq!(
+        ready(&mut fut).unwrap_err(),
+        Error::SessionClosed {
+            session: waiter.id()
+        }
+    );
 
     // A blocked thread of a session is woken by close too.
     let w2 = mgr.session();
@@ -274,7 +306,10 @@ fn closing_a_session_cancels_its_pending_waits() {
             std::thread::yield_now();
         }
         w2.close();
-        assert!(matches!(t.join().unwrap(), Err(Error::SessionClosed { .. })));
+        assert!(matches!(
+            t.join().unwrap(),
+            Err(Error::SessionClosed { .. })
+        ));
     });
     drop(holder);
     assert!(mgr.is_empty());
@@ -312,7 +347,11 @@ fn two_waits_of_one_session_join_one_holding() {
     assert_eq!(ga.token(), gb.token());
     assert_eq!((ga.count(), gb.count()), (1, 1));
     drop(ga);
-    assert_eq!(mgr.inspect_shared("j"), 1, "still held through the second guard");
+    assert_eq!(
+        mgr.inspect_shared("j"),
+        1,
+        "still held through the second guard"
+    );
     assert!(s.holds_shared("j"));
     drop(gb);
     assert!(!s.holds_shared("j"));
@@ -330,7 +369,9 @@ async fn many_tasks_contending_keep_mutual_exclusion() {
             let s = mgr.session();
             for _ in 0..200 {
                 let g = if i % 3 == 0 {
-                    s.lock_timeout("hot", Duration::from_secs(30)).await.unwrap()
+                    s.lock_timeout("hot", Duration::from_secs(30))
+                        .await
+                        .unwrap()
                 } else {
                     s.lock("hot").await.unwrap()
                 };
