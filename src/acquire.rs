@@ -18,8 +18,8 @@ use crate::guard::Grip;
 use crate::manager::Core;
 use crate::name::Name;
 use crate::session::SessionInner;
-use crate::table::{Acquired, CancelReason, Key, Release};
-use crate::wait::{Outcome, Waiter};
+use crate::table::{Acquired, CancelReason, Key, Release, Settled};
+use crate::wait::Waiter;
 
 /// One acquisition request: who asks, for what.
 pub(crate) struct Request<'a> {
@@ -47,7 +47,7 @@ impl<'a> Request<'a> {
         let Some(session) = self.session else {
             return match shard.acquire(key, self.mode, 0, queue) {
                 Acquired::Granted(g) => Ok(Begun::Granted(
-                    Grip::new(shard, None, g.name, key.hash, g.token, self.mode),
+                    Grip::new(shard, None, g.node, key.hash, g.token, self.mode),
                     g.count,
                 )),
                 Acquired::Busy(reason) => Err(self.would_block(reason)),
@@ -59,9 +59,9 @@ impl<'a> Request<'a> {
         state.check_limit(self.name, self.mode)?;
         match shard.acquire(key, self.mode, session.id, queue) {
             Acquired::Granted(g) => {
-                state.record(&g.name, self.mode, g.token);
+                state.record(&g.node, self.mode, g.token);
                 Ok(Begun::Granted(
-                    Grip::new(shard, Some(session), g.name, key.hash, g.token, self.mode),
+                    Grip::new(shard, Some(session), g.node, key.hash, g.token, self.mode),
                     g.count,
                 ))
             }
@@ -105,18 +105,17 @@ impl<'a> Request<'a> {
             }
         }
         match self.core.table.settle(key, waiter, why) {
-            Outcome::Granted { token, count } => {
-                let name = self.name.to_arc();
+            Settled::Granted(g) => {
                 if let Some(state) = &mut state {
-                    state.record(&name, self.mode, token);
+                    state.record(&g.node, self.mode, g.token);
                 }
                 let shard = self.core.table.shard(key.hash);
                 Ok((
-                    Grip::new(shard, self.session, name, key.hash, token, self.mode),
-                    count,
+                    Grip::new(shard, self.session, g.node, key.hash, g.token, self.mode),
+                    g.count,
                 ))
             }
-            Outcome::Cancelled | Outcome::Pending => Err(Error::Timeout {
+            Settled::Cancelled => Err(Error::Timeout {
                 name: self.name.into(),
                 mode: self.mode,
                 waited: waited(),
@@ -134,12 +133,11 @@ impl<'a> Request<'a> {
                 return; // the closing session settles it
             }
         }
-        if let Outcome::Granted { token, .. } =
-            self.core.table.settle(key, waiter, CancelReason::Cancelled)
-        {
-            let left = self.core.table.release(key, token, Release::Unclaimed);
+        if let Settled::Granted(g) = self.core.table.settle(key, waiter, CancelReason::Cancelled) {
+            let shard = self.core.table.shard(key.hash);
+            let left = shard.release(key.hash, &g.node, g.token, Release::Unclaimed);
             if let (Some(state), Some(0) | None) = (&mut state, left) {
-                state.forget(self.name, self.mode, token);
+                state.forget(self.name, self.mode, g.token);
             }
         }
     }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use crate::Mode;
 use crate::name::Name;
 use crate::session::SessionInner;
-use crate::table::{Release, Shard};
+use crate::table::{Node, Release, Shard};
 
 /// What both guard kinds hold: enough to find and release their grant without rehashing.
 pub(crate) struct Grip {
     /// The shard the lock lives in (not the whole manager: see `table::Shard`).
     shard: Arc<Shard>,
     session: Option<Arc<SessionInner>>,
-    name: Arc<Name>,
+    node: Node,
     hash: u64,
     token: u64,
     mode: Mode,
@@ -25,7 +25,7 @@ impl Grip {
     pub(crate) fn new(
         shard: &Arc<Shard>,
         session: Option<&Arc<SessionInner>>,
-        name: Arc<Name>,
+        node: Node,
         hash: u64,
         token: u64,
         mode: Mode,
@@ -33,7 +33,7 @@ impl Grip {
         Grip {
             shard: shard.clone(),
             session: session.cloned(),
-            name,
+            node,
             hash,
             token,
             mode,
@@ -58,15 +58,12 @@ impl Drop for Grip {
         if !self.active {
             return;
         }
-        let key = crate::table::Key {
-            name: &self.name,
-            hash: self.hash,
-        };
         match &self.session {
             // A no-op when the session has closed or released this holding by name meanwhile.
-            Some(session) => session.release_ref(key, self.mode, self.token),
+            Some(session) => session.release_ref(&self.node, self.mode, self.token),
             None => {
-                self.shard.release(key, self.token, Release::One);
+                self.shard
+                    .release(self.hash, &self.node, self.token, Release::One);
             }
         }
     }
@@ -76,7 +73,7 @@ macro_rules! guard_common {
     () => {
         /// The lock's name.
         pub fn name(&self) -> &Name {
-            &self.grip.name
+            self.grip.node.name()
         }
 
         /// The holding's fencing token: strictly greater than the token of every holding granted

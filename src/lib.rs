@@ -60,6 +60,7 @@
 //! | `guard` | [`ExclusiveGuard`], [`SharedGuard`]: release on drop |
 //! | `acquire` | the one acquire flow behind every form (try, async, blocking, timed) |
 //! | `table` | the sharded name → entry map, holders, FIFO hand-off |
+//! | `node` | an entry's single allocation: state and name bytes |
 //! | `wait` | the waiter primitive every waiting form parks on |
 //! | `snapshot` | [`Snapshot`], [`Stats`] |
 //! | `name`, `mode`, `error` | [`Name`], [`Mode`], [`Error`] |
@@ -78,6 +79,7 @@ mod guard;
 mod manager;
 mod mode;
 mod name;
+mod node;
 mod session;
 mod snapshot;
 mod sync;

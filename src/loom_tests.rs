@@ -5,7 +5,6 @@
 //! `../shared/design.md`: mutual exclusion, counting, no stranded entry or grant.
 
 use std::future::Future;
-use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use loom::sync::Arc;

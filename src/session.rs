@@ -12,10 +12,11 @@ use crate::error::Error;
 use crate::manager::Core;
 use crate::name::Name;
 use crate::sync::Mutex;
-use crate::table::{CancelReason, Key, Release};
-use crate::wait::{Outcome, Waiter};
+use crate::table::{CancelReason, Node, Release, Settled};
+use crate::wait::Waiter;
 
-type Holdings = HashMap<Arc<Name>, u64, foldhash::fast::RandomState>;
+/// Held entries (looked up by name) and their tokens.
+type Holdings = HashMap<Node, u64, foldhash::fast::RandomState>;
 
 /// What a session holds and waits for. Guarded by its own mutex, which is always taken before
 /// any shard lock.
@@ -69,8 +70,11 @@ impl SessionState {
     }
 
     /// Notes a grant (new or rejoined holding; a rejoin has the token already recorded).
-    pub(crate) fn record(&mut self, name: &Arc<Name>, mode: Mode, token: u64) {
-        self.map_mut(mode).entry(name.clone()).or_insert(token);
+    pub(crate) fn record(&mut self, node: &Node, mode: Mode, token: u64) {
+        let map = self.map_mut(mode);
+        if !map.contains_key(node.name()) {
+            map.insert(node.clone(), token);
+        }
     }
 
     /// Forgets a holding that ended, if `token` is still the recorded one.
@@ -106,24 +110,25 @@ pub(crate) struct SessionInner {
 
 impl SessionInner {
     /// A guard of this session was dropped: one reference of its holding goes.
-    pub(crate) fn release_ref(&self, key: Key<'_>, mode: Mode, token: u64) {
+    pub(crate) fn release_ref(&self, node: &Node, mode: Mode, token: u64) {
         let mut state = self.state.lock();
-        if state.map(mode).get(key.name) != Some(&token) {
+        if state.map(mode).get(node.name()) != Some(&token) {
             return; // released by name, or the session closed: nothing left to release
         }
-        if let Some(0) | None = self.core.table.release(key, token, Release::One) {
-            state.forget(key.name, mode, token);
+        if let Some(0) | None = self.core.table.release(node, token, Release::One) {
+            state.forget(node.name(), mode, token);
         }
     }
 
     fn release_by_name(&self, name: &Name, mode: Mode) -> bool {
         let mut state = self.state.lock();
-        let Some(&token) = state.map(mode).get(name) else {
+        let Some((node, token)) = state.map_mut(mode).remove_entry(name) else {
             return false;
         };
-        state.map_mut(mode).remove(name);
-        let key = self.core.table.key(name);
-        self.core.table.release(key, token, Release::All).is_some()
+        self.core
+            .table
+            .release(&node, token, Release::All)
+            .is_some()
     }
 
     /// Ends the session: cancels its waits, then releases everything it holds (counted as
@@ -137,18 +142,17 @@ impl SessionInner {
         let table = &self.core.table;
         // Waits first, so that releasing this session's own locks grants nothing to it.
         for (name, waiter) in std::mem::take(&mut state.pending) {
-            let key = table.key(&name);
-            if let Outcome::Granted { token, .. } =
-                table.settle(key, &waiter, CancelReason::Cancelled)
+            if let Settled::Granted(g) =
+                table.settle(table.key(&name), &waiter, CancelReason::Cancelled)
             {
-                table.release(key, token, Release::Unclaimed);
+                table.release(&g.node, g.token, Release::Unclaimed);
             }
         }
-        for (name, token) in std::mem::take(&mut state.exclusive)
+        for (node, token) in std::mem::take(&mut state.exclusive)
             .into_iter()
             .chain(std::mem::take(&mut state.shared))
         {
-            table.release(table.key(&name), token, Release::Orphan);
+            table.release(&node, token, Release::Orphan);
         }
         drop(state);
         self.core.unregister(self.id);

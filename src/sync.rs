@@ -7,12 +7,12 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use parking_lot::{Condvar, Mutex};
-    pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 }
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
     use std::ops::{Deref, DerefMut};
 
     /// loom's mutex behind parking_lot's API (`lock()` returns the guard directly).
@@ -48,15 +48,6 @@ mod imp {
     #[derive(Debug, Default)]
     pub(crate) struct Condvar(loom::sync::Condvar);
 
-    /// What parking_lot's `wait_for` returns; loom has no timed waits, so it never times out.
-    pub(crate) struct WaitTimeoutResult;
-
-    impl WaitTimeoutResult {
-        pub(crate) fn timed_out(&self) -> bool {
-            false
-        }
-    }
-
     impl Condvar {
         pub(crate) fn new() -> Self {
             Self(loom::sync::Condvar::new())
@@ -65,13 +56,13 @@ mod imp {
             let inner = guard.0.take().expect("guard present");
             guard.0 = Some(self.0.wait(inner).unwrap());
         }
+        /// loom has no timed waits: this waits until notified (callers re-check the deadline).
         pub(crate) fn wait_for<T>(
             &self,
             guard: &mut MutexGuard<'_, T>,
             _timeout: std::time::Duration,
-        ) -> WaitTimeoutResult {
+        ) {
             self.wait(guard);
-            WaitTimeoutResult
         }
         pub(crate) fn notify_one(&self) -> bool {
             self.0.notify_one();

@@ -1,13 +1,15 @@
 //! The lock table: a sharded map from name to entry (holders and FIFO waiters).
 //!
-//! Each shard is a mutex around a `hashbrown::HashTable`; a name's hash picks its shard and its
-//! slot, so the hot path hashes once and takes one uncontended mutex. An entry exists only while
-//! somebody holds the lock: the release, cancellation or timeout that leaves it with no holder and
-//! no waiter removes it (and shrinks an emptied shard), so the table returns to empty after any
-//! workload. Holdings are counted per owner (`refs`): the same session acquiring a lock it holds
-//! rejoins its holding with the same fencing token. All state changes for one name happen under
-//! its shard's lock, and at most one shard lock is held at a time (except [`Table::snapshot`],
-//! which takes them all in index order).
+//! Each shard is a mutex around a `hashbrown::HashTable` of [`Node`]s; a name's hash picks its
+//! shard and its slot, so the hot path hashes once and takes one uncontended mutex. A node is the
+//! entry's single allocation (state and name bytes together) and a table slot is one pointer, so a
+//! held lock costs little memory. Guards keep a reference to their node and find its slot again by
+//! pointer. An entry exists only while somebody holds the lock or waits for it: the release,
+//! cancellation or timeout that leaves it with neither removes it (and shrinks an emptied shard),
+//! so the table returns to empty after any workload. Holdings are counted per owner (`refs`): the
+//! same session acquiring a lock it holds rejoins its holding with the same fencing token. All
+//! state of one name changes under its shard's lock, and at most one shard lock is held at a time
+//! (except in [`Table::snapshot`], which takes them all in index order).
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -15,10 +17,12 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use hashbrown::HashTable;
+use smallvec::{SmallVec, smallvec};
 
 use crate::Mode;
 use crate::error::Contention;
 use crate::name::Name;
+use crate::node::NodeRef;
 use crate::snapshot::{HolderInfo, LockInfo, Stats};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::wait::{Outcome, Waiter};
@@ -30,20 +34,30 @@ pub(crate) struct Key<'a> {
     pub(crate) hash: u64,
 }
 
+/// A table entry: one allocation per held name.
+pub(crate) type Node = NodeRef<EntryState>;
+
 /// A successful grant, as the table recorded it.
-#[derive(Debug, Clone)]
 pub(crate) struct Granted {
-    pub(crate) name: Arc<Name>,
+    pub(crate) node: Node,
     pub(crate) token: u64,
     /// Distinct holders right after the grant (1 for exclusive).
     pub(crate) count: usize,
 }
 
-/// What [`Table::acquire`] did.
+/// What [`Shard::acquire`] did.
 pub(crate) enum Acquired {
     Granted(Granted),
     Busy(Contention),
     Queued(Arc<Waiter>),
+}
+
+/// What [`Shard::settle`] found.
+pub(crate) enum Settled {
+    /// A grant had reached the waiter; it stays recorded in the table.
+    Granted(Granted),
+    /// The waiter left the queue (or had been cancelled before) without a grant.
+    Cancelled,
 }
 
 /// Why a waiter is being taken out of its queue.
@@ -75,15 +89,11 @@ struct Holder {
     refs: u64,
 }
 
-enum Holders {
-    Free,
-    Exclusive(Holder),
-    Shared(Vec<Holder>),
-}
-
-struct Entry {
-    name: Arc<Name>,
-    holders: Holders,
+/// One name's state. `mode` is meaningful while `holders` is not empty; shared holders are kept
+/// in acquisition order, and the first one is stored inline.
+pub(crate) struct EntryState {
+    mode: Mode,
+    holders: SmallVec<[Holder; 1]>,
     /// Boxed: 8 bytes in every entry instead of 32, and almost every entry has no waiter.
     #[allow(clippy::box_collection)]
     queue: Option<Box<VecDeque<Arc<Waiter>>>>,
@@ -91,7 +101,7 @@ struct Entry {
 
 #[derive(Default)]
 struct ShardState {
-    map: HashTable<Entry>,
+    map: HashTable<Node>,
     stats: Stats,
 }
 
@@ -187,27 +197,29 @@ impl Table {
         self.globals.next_token.0.load(Ordering::Relaxed)
     }
 
-    /// See [`Shard::release`].
-    pub(crate) fn release(&self, key: Key<'_>, token: u64, how: Release) -> Option<u64> {
-        self.shard(key.hash).release(key, token, how)
+    /// Releases `node`'s holding with `token`; see [`Shard::release`].
+    pub(crate) fn release(&self, node: &Node, token: u64, how: Release) -> Option<u64> {
+        let hash = self.globals.hash(node.name());
+        self.shard(hash).release(hash, node, token, how)
     }
 
     /// See [`Shard::settle`].
-    pub(crate) fn settle(&self, key: Key<'_>, waiter: &Arc<Waiter>, why: CancelReason) -> Outcome {
+    pub(crate) fn settle(&self, key: Key<'_>, waiter: &Arc<Waiter>, why: CancelReason) -> Settled {
         self.shard(key.hash).settle(key, waiter, why)
     }
 
     /// Whether `key` is held exclusively, and by how many owners it is held shared.
     pub(crate) fn inspect(&self, key: Key<'_>) -> (bool, usize) {
         let shard = self.shard(key.hash).state.lock();
-        match shard
-            .map
-            .find(key.hash, |e| e.name.as_bytes() == key.name.as_bytes())
-            .map(|e| &e.holders)
-        {
-            Some(Holders::Exclusive(_)) => (true, 0),
-            Some(Holders::Shared(v)) => (false, v.len()),
-            Some(Holders::Free) | None => (false, 0),
+        let Some(node) = shard.find(key) else {
+            return (false, 0);
+        };
+        // SAFETY: the shard lock is held.
+        let entry = unsafe { node.state() };
+        match (entry.holders.len(), entry.mode) {
+            (0, _) => (false, 0),
+            (_, Mode::Exclusive) => (true, 0),
+            (n, Mode::Shared) => (false, n),
         }
     }
 
@@ -219,8 +231,10 @@ impl Table {
         let mut stats = Stats::default();
         for shard in &shards {
             stats.add_counters(&shard.stats);
-            for entry in shard.map.iter() {
-                locks.push(entry.info(&self.globals));
+            for node in shard.map.iter() {
+                // SAFETY: this node's shard lock is held (all of them are).
+                let entry = unsafe { node.state() };
+                locks.push(entry.info(node.name(), &self.globals));
             }
         }
         drop(shards);
@@ -240,8 +254,10 @@ impl Table {
             let shard = shard.state.lock();
             stats.add_counters(&shard.stats);
             stats.held_locks += shard.map.len() as u64;
-            for entry in shard.map.iter() {
-                stats.holdings += entry.holder_count() as u64;
+            for node in shard.map.iter() {
+                // SAFETY: the shard lock is held.
+                let entry = unsafe { node.state() };
+                stats.holdings += entry.holders.len() as u64;
                 stats.waiting += entry.queue.as_ref().map_or(0, |q| q.len()) as u64;
             }
         }
@@ -254,6 +270,26 @@ impl Table {
     }
 }
 
+impl ShardState {
+    fn find(&self, key: Key<'_>) -> Option<&Node> {
+        self.map
+            .find(key.hash, |n| n.name().as_bytes() == key.name.as_bytes())
+    }
+
+    /// Removes an idle node's slot and gives memory back once a shard has emptied out (growth
+    /// happens at 7/8 load, so shrinking below 1/8 cannot thrash).
+    fn remove(&mut self, hash: u64, node: &Node, globals: &Globals) {
+        if let Ok(slot) = self.map.find_entry(hash, |n| n.same(node)) {
+            slot.remove();
+        }
+        let cap = self.map.capacity();
+        if cap > 64 && self.map.len() * 8 < cap {
+            self.map
+                .shrink_to(self.map.len() * 2, |n| globals.hash(n.name()));
+        }
+    }
+}
+
 impl Shard {
     /// Grants `mode` on `key` to `owner` now if the lock is compatible and nobody is queued
     /// ahead (an owner already holding it in `mode` always rejoins). Otherwise, when `queue` is
@@ -263,39 +299,38 @@ impl Shard {
         let globals = &*self.globals;
         let mut guard = self.state.lock();
         let shard = &mut *guard;
-        let entry = shard.map.entry(
+        let slot = shard.map.entry(
             key.hash,
-            |e| e.name.as_bytes() == key.name.as_bytes(),
-            |e| globals.hash(&e.name),
+            |n| n.name().as_bytes() == key.name.as_bytes(),
+            |n| globals.hash(n.name()),
         );
-        let entry = match entry {
+        let node = match slot {
             hashbrown::hash_table::Entry::Occupied(o) => o.into_mut(),
             hashbrown::hash_table::Entry::Vacant(v) => {
                 // Fast path: a free name. The entry is created already held.
                 let holder = globals.new_holder(owner);
-                let name = key.name.to_arc();
-                let holders = match mode {
-                    Mode::Exclusive => Holders::Exclusive(holder),
-                    Mode::Shared => Holders::Shared(vec![holder]),
-                };
-                v.insert(Entry {
-                    name: name.clone(),
-                    holders,
+                let state = EntryState {
+                    mode,
+                    holders: smallvec![holder],
                     queue: None,
-                });
+                };
+                let node = Node::new(key.name, state);
+                v.insert(node.clone());
                 shard.stats.grants += 1;
                 return Acquired::Granted(Granted {
-                    name,
+                    node,
                     token: holder.token,
                     count: 1,
                 });
             }
         };
+        // SAFETY: the shard lock is held.
+        let entry = unsafe { node.state() };
         match entry.try_grant(globals, mode, owner, true) {
             Ok((token, count, fresh)) => {
                 shard.stats.grants += u64::from(fresh);
                 Acquired::Granted(Granted {
-                    name: entry.name.clone(),
+                    node: node.clone(),
                     token,
                     count,
                 })
@@ -313,28 +348,26 @@ impl Shard {
         }
     }
 
-    /// Releases the holding with `token` on `key` as `how` says. Returns the references left
-    /// (0 when the holding ended), or `None` if no such holding exists (already released).
+    /// Releases the holding with `token` of `node` (whose name hashes to `hash`) as `how` says.
+    /// Returns the references left (0 when the holding ended), or `None` if no such holding
+    /// exists (already released: a stale guard).
     #[inline]
-    pub(crate) fn release(&self, key: Key<'_>, token: u64, how: Release) -> Option<u64> {
+    pub(crate) fn release(&self, hash: u64, node: &Node, token: u64, how: Release) -> Option<u64> {
         let globals = &*self.globals;
         let mut wake = Vec::new();
         let left = {
             let mut guard = self.state.lock();
             let shard = &mut *guard;
-            let mut slot = shard
-                .map
-                .find_entry(key.hash, |e| e.name.as_bytes() == key.name.as_bytes())
-                .ok()?;
-            let entry = slot.get_mut();
+            // SAFETY: the shard lock is held. (A node that left the table has no holders, so a
+            // stale guard finds nothing to release.)
+            let entry = unsafe { node.state() };
             let left = entry.drop_ref(token, how)?;
             if left == 0 {
                 shard.stats.releases += 1;
                 shard.stats.orphan_releases += u64::from(how == Release::Orphan);
                 entry.grant_waiters(globals, &mut shard.stats, &mut wake);
                 if entry.is_idle() {
-                    slot.remove();
-                    shard.shrink(globals);
+                    shard.remove(hash, node, globals);
                 }
             }
             left
@@ -346,23 +379,30 @@ impl Shard {
     /// Settles a waiter that stops waiting: if still queued, it leaves the queue (waking any
     /// waiter this unblocks) and is marked cancelled; if a grant already reached it, that grant is
     /// returned and stays recorded (the caller keeps it or gives it back with
-    /// [`Release::Unclaimed`]). The returned outcome is never `Pending`.
-    pub(crate) fn settle(&self, key: Key<'_>, waiter: &Arc<Waiter>, why: CancelReason) -> Outcome {
+    /// [`Release::Unclaimed`]).
+    pub(crate) fn settle(&self, key: Key<'_>, waiter: &Arc<Waiter>, why: CancelReason) -> Settled {
         let globals = &*self.globals;
         let mut wake = Vec::new();
-        let outcome = {
+        let settled = {
             let mut guard = self.state.lock();
             let shard = &mut *guard;
-            let outcome = waiter.outcome();
-            if outcome != Outcome::Pending {
-                return outcome;
+            match waiter.outcome() {
+                Outcome::Pending => {}
+                Outcome::Cancelled => return Settled::Cancelled,
+                Outcome::Granted { token, count } => {
+                    // The grant is recorded, so the entry is in the table.
+                    let node = shard.find(key).expect("a granted entry is held").clone();
+                    return Settled::Granted(Granted { node, token, count });
+                }
             }
-            // A pending waiter is always in its entry's queue (both change under this lock).
-            let mut slot = shard
-                .map
-                .find_entry(key.hash, |e| e.name.as_bytes() == key.name.as_bytes())
-                .unwrap_or_else(|_| unreachable!("a queued waiter keeps its entry alive"));
-            let entry = slot.get_mut();
+            // A pending waiter is in its entry's queue (both change under this lock), and a
+            // queued waiter keeps its entry in the table.
+            let node = shard
+                .find(key)
+                .expect("a queued waiter's entry exists")
+                .clone();
+            // SAFETY: the shard lock is held.
+            let entry = unsafe { node.state() };
             let queue = entry.queue.as_mut().expect("a pending waiter is queued");
             let at = queue
                 .iter()
@@ -379,39 +419,18 @@ impl Shard {
             }
             entry.grant_waiters(globals, &mut shard.stats, &mut wake);
             if entry.is_idle() {
-                slot.remove();
-                shard.shrink(globals);
+                shard.remove(key.hash, &node, globals);
             }
-            Outcome::Cancelled
+            Settled::Cancelled
         };
         wake.into_iter().for_each(Waker::wake);
-        outcome
+        settled
     }
 }
 
-impl ShardState {
-    /// Gives memory back once a shard has emptied out (growth happens at 7/8 load, so shrinking
-    /// below 1/8 cannot thrash).
-    fn shrink(&mut self, globals: &Globals) {
-        let cap = self.map.capacity();
-        if cap > 64 && self.map.len() * 8 < cap {
-            self.map
-                .shrink_to(self.map.len() * 2, |e| globals.hash(&e.name));
-        }
-    }
-}
-
-impl Entry {
+impl EntryState {
     fn is_idle(&self) -> bool {
-        matches!(self.holders, Holders::Free) && self.queue.is_none()
-    }
-
-    fn holder_count(&self) -> usize {
-        match &self.holders {
-            Holders::Free => 0,
-            Holders::Exclusive(_) => 1,
-            Holders::Shared(v) => v.len(),
-        }
+        self.holders.is_empty() && self.queue.is_none()
     }
 
     /// Grants `mode` to `owner` if compatible. An owner that already holds the name in `mode`
@@ -424,20 +443,12 @@ impl Entry {
         owner: u64,
         fifo: bool,
     ) -> Result<(u64, usize, bool), Contention> {
-        if owner != 0 {
-            match (&mut self.holders, mode) {
-                (Holders::Exclusive(h), Mode::Exclusive) if h.owner == owner => {
-                    h.refs += 1;
-                    return Ok((h.token, 1, false));
-                }
-                (Holders::Shared(v), Mode::Shared) => {
-                    let n = v.len();
-                    if let Some(h) = v.iter_mut().find(|h| h.owner == owner) {
-                        h.refs += 1;
-                        return Ok((h.token, n, false));
-                    }
-                }
-                _ => {}
+        let held = !self.holders.is_empty();
+        if owner != 0 && held && self.mode == mode {
+            let n = self.holders.len();
+            if let Some(h) = self.holders.iter_mut().find(|h| h.owner == owner) {
+                h.refs += 1;
+                return Ok((h.token, n, false));
             }
         }
         if fifo {
@@ -445,58 +456,34 @@ impl Entry {
                 return Err(Contention::Queued(q.len()));
             }
         }
-        match (&mut self.holders, mode) {
-            (Holders::Free, Mode::Exclusive) => {
+        match (held, self.mode, mode) {
+            (false, _, _) | (true, Mode::Shared, Mode::Shared) => {
                 let h = globals.new_holder(owner);
-                self.holders = Holders::Exclusive(h);
-                Ok((h.token, 1, true))
+                self.mode = mode;
+                self.holders.push(h);
+                Ok((h.token, self.holders.len(), true))
             }
-            (Holders::Free, Mode::Shared) => {
-                let h = globals.new_holder(owner);
-                self.holders = Holders::Shared(vec![h]);
-                Ok((h.token, 1, true))
+            (true, Mode::Shared, Mode::Exclusive) => {
+                Err(Contention::HeldShared(self.holders.len()))
             }
-            (Holders::Shared(v), Mode::Shared) => {
-                let h = globals.new_holder(owner);
-                v.push(h);
-                Ok((h.token, v.len(), true))
-            }
-            (Holders::Shared(v), Mode::Exclusive) => Err(Contention::HeldShared(v.len())),
-            (Holders::Exclusive(_), _) => Err(Contention::HeldExclusive),
+            (true, Mode::Exclusive, _) => Err(Contention::HeldExclusive),
         }
     }
 
     /// Drops references of the holding with `token`; returns those left, `None` if not held.
     fn drop_ref(&mut self, token: u64, how: Release) -> Option<u64> {
-        let take = |h: &mut Holder| -> u64 {
-            match how {
-                Release::One | Release::Unclaimed => h.refs -= 1,
-                Release::All | Release::Orphan => h.refs = 0,
-            }
-            h.refs
-        };
-        match &mut self.holders {
-            Holders::Exclusive(h) if h.token == token => {
-                let left = take(h);
-                if left == 0 {
-                    self.holders = Holders::Free;
-                }
-                Some(left)
-            }
-            Holders::Shared(v) => {
-                let at = v.iter().position(|h| h.token == token)?;
-                let left = take(&mut v[at]);
-                if left == 0 {
-                    // `remove`, not `swap_remove`: holders stay in acquisition order.
-                    v.remove(at);
-                    if v.is_empty() {
-                        self.holders = Holders::Free;
-                    }
-                }
-                Some(left)
-            }
-            _ => None,
+        let at = self.holders.iter().position(|h| h.token == token)?;
+        let h = &mut self.holders[at];
+        match how {
+            Release::One | Release::Unclaimed => h.refs -= 1,
+            Release::All | Release::Orphan => h.refs = 0,
         }
+        let left = h.refs;
+        if left == 0 {
+            // `remove`, not `swap_remove`: shared holders stay in acquisition order.
+            self.holders.remove(at);
+        }
+        Some(left)
     }
 
     /// Hands the lock to queued waiters, oldest first, for as long as the oldest is compatible
@@ -518,12 +505,7 @@ impl Entry {
         }
     }
 
-    fn info(&self, globals: &Globals) -> LockInfo {
-        let (mode, holders): (Mode, &[Holder]) = match &self.holders {
-            Holders::Exclusive(h) => (Mode::Exclusive, std::slice::from_ref(h)),
-            Holders::Shared(v) => (Mode::Shared, v),
-            Holders::Free => (Mode::Exclusive, &[]),
-        };
+    fn info(&self, name: &Name, globals: &Globals) -> LockInfo {
         let (mut exclusive_waiters, mut shared_waiters) = (0, 0);
         for w in self.queue.iter().flat_map(|q| q.iter()) {
             match w.mode {
@@ -532,9 +514,10 @@ impl Entry {
             }
         }
         LockInfo {
-            name: self.name.clone(),
-            mode,
-            holders: holders
+            name: name.to_arc(),
+            mode: self.mode,
+            holders: self
+                .holders
                 .iter()
                 .map(|h| HolderInfo {
                     session: (h.owner != 0).then_some(h.owner),
