@@ -95,4 +95,4 @@ pub use manager::{Builder, LockManager};
 pub use mode::Mode;
 pub use name::Name;
 pub use session::Session;
-pub use snapshot::{HolderInfo, LockInfo, Snapshot, Stats};
+pub use snapshot::{HolderInfo, LockInfo, Snapshot, Stats, WaiterInfo};

@@ -58,6 +58,19 @@ pub struct LockInfo {
     pub exclusive_waiters: usize,
     /// Queued shared requests.
     pub shared_waiters: usize,
+    /// The queue itself, oldest first: who waits, for which mode (the edges of a wait-for
+    /// graph: each waiting session waits for every holder above).
+    pub waiters: Vec<WaiterInfo>,
+}
+
+/// One queued request in a [`Snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaiterInfo {
+    /// The waiting session's id, or `None` for a session-less wait on the manager itself.
+    pub session: Option<u64>,
+    /// The mode it waits for.
+    pub mode: Mode,
 }
 
 /// One holder of a lock in a [`Snapshot`].

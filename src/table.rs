@@ -23,7 +23,7 @@ use crate::Mode;
 use crate::error::Contention;
 use crate::name::Name;
 use crate::node::NodeRef;
-use crate::snapshot::{HolderInfo, LockInfo, Stats};
+use crate::snapshot::{HolderInfo, LockInfo, Stats, WaiterInfo};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::wait::{Outcome, Waiter};
 
@@ -506,13 +506,17 @@ impl EntryState {
     }
 
     fn info(&self, name: &Name, globals: &Globals) -> LockInfo {
-        let (mut exclusive_waiters, mut shared_waiters) = (0, 0);
-        for w in self.queue.iter().flat_map(|q| q.iter()) {
-            match w.mode {
-                Mode::Exclusive => exclusive_waiters += 1,
-                Mode::Shared => shared_waiters += 1,
-            }
-        }
+        let waiters: Vec<_> = self
+            .queue
+            .iter()
+            .flat_map(|q| q.iter())
+            .map(|w| WaiterInfo {
+                session: (w.owner != 0).then_some(w.owner),
+                mode: w.mode,
+            })
+            .collect();
+        let shared_waiters = waiters.iter().filter(|w| w.mode == Mode::Shared).count();
+        let exclusive_waiters = waiters.len() - shared_waiters;
         LockInfo {
             name: name.to_arc(),
             mode: self.mode,
@@ -529,6 +533,7 @@ impl EntryState {
                 .collect(),
             exclusive_waiters,
             shared_waiters,
+            waiters,
         }
     }
 }

@@ -24,6 +24,7 @@ fn public_types_are_send_and_sync() {
     send_sync::<Snapshot>();
     send_sync::<LockInfo>();
     send_sync::<HolderInfo>();
+    send_sync::<lockd::WaiterInfo>();
     send_sync::<Stats>();
     send_sync::<lockd::Name>();
 }

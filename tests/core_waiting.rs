@@ -97,8 +97,15 @@ fn dropped_waiter_leaves_the_queue_and_unblocks_followers() {
     let shared = mgr.get_shared("q").unwrap();
     let mut writer: BoxFut<'_, _> = Box::pin(mgr.lock("q"));
     assert!(poll_once(&mut writer).is_pending());
-    let mut reader: BoxFut<'_, _> = Box::pin(mgr.lock_shared("q"));
+    let s = mgr.session();
+    let mut reader: BoxFut<'_, _> = Box::pin(s.lock_shared("q"));
     assert!(poll_once(&mut reader).is_pending());
+    // The snapshot shows the queue, oldest first, with the waiting sessions.
+    let snap = mgr.snapshot();
+    let q = snap.get("q").unwrap();
+    assert_eq!((q.exclusive_waiters, q.shared_waiters), (1, 1));
+    let who: Vec<_> = q.waiters.iter().map(|w| (w.session, w.mode)).collect();
+    assert_eq!(who, [(None, Mode::Exclusive), (Some(s.id()), Mode::Shared)]);
     drop(writer); // cancelled: the reader behind it may now join the shared holder
     assert_eq!(ready(&mut reader).unwrap().count(), 2);
     drop(shared);
