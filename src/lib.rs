@@ -65,6 +65,7 @@
 //! | `snapshot` | [`Snapshot`], [`Stats`] |
 //! | `name`, `mode`, `error` | [`Name`], [`Mode`], [`Error`] |
 //! | `sync` | the loom facade for every synchronisation type |
+//! | `protocol` | (`tcp-server`/`client`) the lockd line protocol: framing, parsing, reply texts |
 //! | `clock` | the cheap coarse clock behind "held since" |
 //!
 //! ## Features
@@ -88,6 +89,9 @@ mod wait;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+
+#[cfg(any(feature = "tcp-server", feature = "client"))]
+pub mod protocol;
 
 pub use error::{Contention, Error};
 pub use guard::{ExclusiveGuard, SharedGuard};

@@ -1,0 +1,49 @@
+//! Replays the committed fuzz corpus (`fuzz/corpus/*`) through the fuzz targets' bodies, so
+//! every input that once found a bug (and every seed) is checked in ordinary test runs.
+#![cfg(feature = "tcp-server")]
+
+use std::path::Path;
+
+fn replay(target: &str, run: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        run(&data);
+        count += 1;
+    }
+    count
+}
+
+#[test]
+fn line_protocol_corpus() {
+    let n = replay("line_protocol", lockd::protocol::fuzz_line_protocol);
+    assert!(n >= 5, "the corpus is missing: {n} inputs");
+}
+
+#[test]
+fn line_protocol_random_inputs() {
+    // A deterministic pseudo-random sweep as a cheap stand-in for a fuzz run in CI.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for len in 0..2000usize {
+        let data: Vec<u8> = (0..len % 300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Bias towards the bytes the framing cares about.
+                match x % 8 {
+                    0 => b'\n',
+                    1 => b'\r',
+                    2 => b' ',
+                    3 => b'g',
+                    _ => (x >> 8) as u8,
+                }
+            })
+            .collect();
+        lockd::protocol::fuzz_line_protocol(&data);
+    }
+}
