@@ -100,3 +100,8 @@ pub use mode::Mode;
 pub use name::Name;
 pub use session::Session;
 pub use snapshot::{HolderInfo, LockInfo, Snapshot, Stats, WaiterInfo};
+
+/// The README's Rust examples, compiled and run as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
