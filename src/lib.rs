@@ -66,6 +66,7 @@
 //! | `name`, `mode`, `error` | [`Name`], [`Mode`], [`Error`] |
 //! | `sync` | the loom facade for every synchronisation type |
 //! | `protocol` | (`tcp-server`/`client`) the lockd line protocol: framing, parsing, reply texts |
+//! | `server` | (`tcp-server`) the lockd server: accept loop, connections, commands, stats |
 //! | `clock` | the cheap coarse clock behind "held since" |
 //!
 //! ## Features
@@ -92,6 +93,8 @@ mod loom_tests;
 
 #[cfg(any(feature = "tcp-server", feature = "client"))]
 pub mod protocol;
+#[cfg(feature = "tcp-server")]
+pub mod server;
 
 pub use error::{Contention, Error};
 pub use guard::{ExclusiveGuard, SharedGuard};

@@ -266,6 +266,12 @@ impl Session {
             .contains_key(Name::new(name.as_ref()))
     }
 
+    /// How many exclusive and how many shared holdings this session has.
+    pub fn held_counts(&self) -> (usize, usize) {
+        let state = self.inner.state.lock();
+        (state.exclusive.len(), state.shared.len())
+    }
+
     /// How many holdings (exclusive plus shared) this session has.
     pub fn lock_count(&self) -> usize {
         let state = self.inner.state.lock();

@@ -1,0 +1,193 @@
+//! One request → its effect on the connection's core [`Session`] → its reply bytes (spec §5–§8).
+//! The frontend keeps no lock state: every answer comes from the core.
+//!
+//! **Namespaces.** An exclusive lockd name `NAME` is the core lock `NAME`, the same lock as
+//! in-process `get(NAME)`. The lockd *shared* namespace is kept apart (`g foo` and `sg foo` never
+//! interact, as in glockd): `sg NAME` holds the core shared lock `"\n" + NAME`. No protocol name
+//! can contain LF, so this never collides with a name a lockd client can send; in-process code
+//! can join a lockd shared lock with `get_shared("\nNAME")` and should not otherwise use names
+//! starting with LF.
+
+use std::sync::Arc;
+
+use super::Shared;
+use crate::protocol::{Verb, reply};
+use crate::{HolderInfo, Mode, Session, Snapshot};
+
+/// The first byte of core names in the lockd shared namespace.
+pub const SHARED_NAMESPACE_PREFIX: u8 = b'\n';
+
+fn shared_key(name: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 1);
+    key.push(SHARED_NAMESPACE_PREFIX);
+    key.extend_from_slice(name);
+    key
+}
+
+/// One protocol connection's view of the server.
+pub(crate) struct Conn<'a> {
+    pub(crate) session: &'a Session,
+    pub(crate) id: &'a Arc<[u8]>,
+    pub(crate) shared: &'a Shared,
+}
+
+impl Conn<'_> {
+    /// Applies one valid request and appends its reply (possibly nothing) to `out`.
+    pub(crate) fn apply(&self, verb: Verb, arg: &[u8], out: &mut Vec<u8>) {
+        let sh = self.shared;
+        let cfg = &sh.config;
+        sh.counters.command(verb); // counted before the reply is built (§8)
+        match verb {
+            Verb::Get => match self.session.get(arg) {
+                Ok(guard) => {
+                    let _ = guard.keep(); // held by the session until `r` or disconnect
+                    reply::lock(out, 1, reply::GET_SUCCESS, arg);
+                }
+                Err(_) => reply::lock(out, 0, reply::GET_FAILURE, arg),
+            },
+            Verb::Release => match self.session.release(arg) {
+                true => reply::lock(out, 1, reply::RELEASE_SUCCESS, arg),
+                false => reply::lock(out, 0, reply::RELEASE_FAILURE, arg),
+            },
+            Verb::Inspect => {
+                // Held by anyone, in-process shared holders of the same core name included.
+                match sh.mgr.inspect(arg) || sh.mgr.inspect_shared(arg) > 0 {
+                    true => reply::lock(out, 1, reply::IS_LOCKED, arg),
+                    false => reply::lock(out, 0, reply::NOT_LOCKED, arg),
+                }
+            }
+            Verb::SharedGet => match self.session.get_shared(shared_key(arg)) {
+                Ok(guard) => {
+                    let count = guard.count() as u64;
+                    let _ = guard.keep();
+                    reply::lock(out, count, reply::SHARED_GET_SUCCESS, arg);
+                }
+                Err(_) => reply::lock(out, 0, reply::SHARED_GET_FAILURE, arg),
+            },
+            Verb::SharedRelease => match self.session.release_shared(shared_key(arg)) {
+                true => reply::lock(out, 1, reply::SHARED_RELEASE_SUCCESS, arg),
+                false => reply::lock(out, 0, reply::SHARED_RELEASE_FAILURE, arg),
+            },
+            Verb::SharedInspect => match sh.mgr.inspect_shared(shared_key(arg)) as u64 {
+                0 => reply::lock(out, 0, reply::SHARED_NOT_LOCKED, arg),
+                n => reply::lock(out, n, reply::SHARED_IS_LOCKED, arg),
+            },
+            Verb::Dump | Verb::SharedDump if !cfg.dump => out.extend_from_slice(reply::DISABLED),
+            Verb::Dump => self.listing(Mode::Exclusive, arg, out),
+            Verb::SharedDump => self.listing(Mode::Shared, arg, out),
+            Verb::DumpJson if !cfg.dump => out.extend_from_slice(reply::DISABLED),
+            Verb::DumpJson => self.json(arg == b"shared", out),
+            Verb::Me => {
+                let name = match cfg.registry {
+                    true => self.session.name().map(|n| n.as_bytes().to_vec()),
+                    false => None,
+                };
+                reply::me(out, self.id, name.as_deref().unwrap_or(self.id));
+            }
+            Verb::Iam if !cfg.registry => out.extend_from_slice(reply::DISABLED),
+            Verb::Iam => {
+                sh.registry.set(self.session.id(), self.id, arg);
+                match arg.is_empty() {
+                    true => self.session.clear_name(),
+                    false => self.session.set_name(arg),
+                }
+                out.extend_from_slice(reply::OK);
+            }
+            Verb::Who if !cfg.registry || !cfg.dump => out.extend_from_slice(reply::DISABLED),
+            Verb::Who => {
+                let filter = (!arg.is_empty()).then_some(arg);
+                for (id, name) in sh.registry.list(filter) {
+                    reply::pair(out, &id, &name);
+                }
+            }
+            Verb::Stats => {
+                let snap = sh.mgr.snapshot();
+                let (mut locks, mut shared_locks) = (0, 0);
+                for lock in &snap.locks {
+                    match namespace(lock.name.as_bytes(), lock.mode) {
+                        Some((Mode::Exclusive, _)) => locks += 1,
+                        Some((Mode::Shared, _)) => shared_locks += 1,
+                        None => {}
+                    }
+                }
+                reply::stats(out, sh.counters.report(locks, shared_locks));
+            }
+            // Extension verbs (§12) are not served yet: like an old server, say nothing.
+            Verb::Ext | Verb::GetWait | Verb::SharedGetWait => {}
+        }
+    }
+
+    /// How a holder appears in `d`/`sd`: its registered name (registry on), else its id.
+    fn holder_label(&self, h: &HolderInfo, names: bool) -> Vec<u8> {
+        if names && self.shared.config.registry {
+            if let Some(name) = &h.session_name {
+                return name.as_bytes().to_vec();
+            }
+        }
+        self.shared.display_id(h.session)
+    }
+
+    fn listing(&self, mode: Mode, arg: &[u8], out: &mut Vec<u8>) {
+        let snap = self.shared.mgr.snapshot();
+        for (name, holders) in locks_in(&snap, mode) {
+            if !arg.is_empty() && name != arg {
+                continue;
+            }
+            for h in holders {
+                reply::pair(out, name, &self.holder_label(h, true));
+            }
+        }
+    }
+
+    fn json(&self, shared: bool, out: &mut Vec<u8>) {
+        let snap = self.shared.mgr.snapshot();
+        let mode = if shared {
+            Mode::Shared
+        } else {
+            Mode::Exclusive
+        };
+        out.push(b'{');
+        for (i, (name, holders)) in locks_in(&snap, mode).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            reply::json_string(out, name);
+            out.push(b':');
+            if shared {
+                out.push(b'[');
+                for (j, h) in holders.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    reply::json_string(out, &self.shared.display_id(h.session));
+                }
+                out.push(b']');
+            } else {
+                reply::json_string(out, &self.shared.display_id(holders[0].session));
+            }
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+/// Which lockd namespace a core lock belongs to, and its protocol name: exclusive locks are
+/// core names held exclusively; shared ones carry the prefix. In-process shared holdings of
+/// unprefixed names belong to neither listing.
+fn namespace(core_name: &[u8], mode: Mode) -> Option<(Mode, &[u8])> {
+    match (core_name.split_first(), mode) {
+        (Some((&SHARED_NAMESPACE_PREFIX, rest)), Mode::Shared) => Some((Mode::Shared, rest)),
+        (Some((&SHARED_NAMESPACE_PREFIX, _)), Mode::Exclusive) => None,
+        (_, Mode::Exclusive) => Some((Mode::Exclusive, core_name)),
+        (_, Mode::Shared) => None,
+    }
+}
+
+/// The locks of one lockd namespace, by protocol name in byte order, with their holders.
+fn locks_in(snap: &Snapshot, mode: Mode) -> impl Iterator<Item = (&[u8], &[HolderInfo])> {
+    snap.locks.iter().filter_map(
+        move |lock| match namespace(lock.name.as_bytes(), lock.mode) {
+            Some((m, name)) if m == mode => Some((name, &lock.holders[..])),
+            _ => None,
+        },
+    )
+}

@@ -1,0 +1,563 @@
+//! Socket-level conformance tests of the lockd server against the spec's checklist
+//! (`../shared/spec/lockd-protocol.md` §14): a server on 127.0.0.1:0, raw bytes compared exactly.
+//! No sleeps order anything: every step waits for the bytes it expects, and "no reply" is proven
+//! by the next request's reply arriving first.
+#![cfg(feature = "tcp-server")]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lockd::LockManager;
+use lockd::server::{Config, Handle, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+struct TestServer {
+    addr: SocketAddr,
+    handle: Handle,
+    mgr: LockManager,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config::default();
+    f(&mut config);
+    let mgr = LockManager::new();
+    let server = Server::new(mgr.clone(), config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = server.handle();
+    let task =
+        tokio::spawn(async move { server.serve(listener, std::future::pending::<()>()).await });
+    TestServer {
+        addr,
+        handle,
+        mgr,
+        task,
+    }
+}
+
+async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+struct Client {
+    stream: TcpStream,
+    id: String,
+}
+
+impl Client {
+    async fn connect(server: &TestServer) -> Client {
+        let stream = TcpStream::connect(server.addr).await.unwrap();
+        let id = stream.local_addr().unwrap().to_string();
+        Client { stream, id }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads exactly `expected.len()` bytes and compares them.
+    async fn expect(&mut self, expected: &[u8]) {
+        let mut got = vec![0; expected.len()];
+        tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut got))
+            .await
+            .expect("reply within 10 s")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected),
+            "raw reply bytes"
+        );
+    }
+
+    async fn ask(&mut self, request: &str, reply: &str) {
+        self.send(request.as_bytes()).await;
+        self.expect(reply.as_bytes()).await;
+    }
+
+    /// The `q` reply as (key, value) pairs.
+    async fn stats(&mut self) -> Vec<(String, u64)> {
+        self.send(b"q\n").await;
+        // `q` has no end marker: read up to the `shared_orphans` line, always last.
+        let mut text = Vec::new();
+        while !text.ends_with(b"\n") || !String::from_utf8_lossy(&text).contains("shared_orphans: ")
+        {
+            let mut byte = [0u8; 1];
+            tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut byte))
+                .await
+                .expect("stats within 10 s")
+                .unwrap();
+            text.push(byte[0]);
+        }
+        String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(": ").unwrap();
+                (k.to_string(), v.parse().unwrap())
+            })
+            .collect()
+    }
+}
+
+fn stat(stats: &[(String, u64)], key: &str) -> u64 {
+    stats
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no {key}"))
+}
+
+#[tokio::test]
+async fn exclusive_lock_texts() {
+    let s = start().await;
+    let (mut a, mut b) = (Client::connect(&s).await, Client::connect(&s).await);
+    a.ask("g foo\n", "1 Lock Get Success: foo\n").await;
+    a.ask("g foo\n", "1 Lock Get Success: foo\n").await; // the holder repeating it
+    b.ask("g foo\n", "0 Lock Get Failure: foo\n").await;
+    b.ask("i foo\n", "1 Lock Is Locked: foo\n").await;
+    b.ask("r foo\n", "0 Lock Release Failure: foo\n").await;
+    a.ask("i foo\n", "1 Lock Is Locked: foo\n").await;
+    a.ask("r foo\n", "1 Lock Release Success: foo\n").await; // one release frees it
+    a.ask("r foo\n", "0 Lock Release Failure: foo\n").await;
+    b.ask("i foo\n", "0 Lock Not Locked: foo\n").await;
+    b.ask("g foo\n", "1 Lock Get Success: foo\n").await;
+}
+
+#[tokio::test]
+async fn shared_lock_counts() {
+    let s = start().await;
+    let mut c: Vec<Client> = Vec::new();
+    for _ in 0..4 {
+        c.push(Client::connect(&s).await);
+    }
+    c[0].ask("sg s\n", "1 Shared Lock Get Success: s\n").await;
+    c[0].ask("sg s\n", "1 Shared Lock Get Success: s\n").await;
+    c[1].ask("sg s\n", "2 Shared Lock Get Success: s\n").await;
+    c[0].ask("sg s\n", "2 Shared Lock Get Success: s\n").await;
+    c[2].ask("sg s\n", "3 Shared Lock Get Success: s\n").await;
+    c[3].ask("si s\n", "3 Shared Lock Is Locked: s\n").await; // non-holders get the count
+    c[3].ask("sr s\n", "0 Shared Lock Release Failure: s\n")
+        .await;
+    c[0].ask("sr s\n", "1 Shared Lock Release Success: s\n")
+        .await;
+    c[3].ask("si s\n", "2 Shared Lock Is Locked: s\n").await;
+    c[1].ask("sr s\n", "1 Shared Lock Release Success: s\n")
+        .await;
+    c[3].ask("si s\n", "1 Shared Lock Is Locked: s\n").await;
+    c[2].ask("sr s\n", "1 Shared Lock Release Success: s\n")
+        .await;
+    c[3].ask("si s\n", "0 Shared Lock Not Locked: s\n").await;
+    c[2].ask("sr s\n", "0 Shared Lock Release Failure: s\n")
+        .await;
+}
+
+#[tokio::test]
+async fn exclusive_and_shared_namespaces_do_not_interact() {
+    let s = start().await;
+    let (mut a, mut b) = (Client::connect(&s).await, Client::connect(&s).await);
+    a.ask("g foo\n", "1 Lock Get Success: foo\n").await;
+    b.ask("sg foo\n", "1 Shared Lock Get Success: foo\n").await;
+    b.ask("si foo\n", "1 Shared Lock Is Locked: foo\n").await;
+    a.ask("r foo\n", "1 Lock Release Success: foo\n").await;
+    b.ask("i foo\n", "0 Lock Not Locked: foo\n").await;
+}
+
+#[tokio::test]
+async fn empty_name_everywhere_keeps_the_trailing_space() {
+    let s = start().await;
+    let (mut a, mut b) = (Client::connect(&s).await, Client::connect(&s).await);
+    a.ask("g\n", "1 Lock Get Success: \n").await;
+    b.ask("g \n", "0 Lock Get Failure: \n").await;
+    b.ask("i\n", "1 Lock Is Locked: \n").await;
+    a.ask("r\n", "1 Lock Release Success: \n").await;
+    a.ask("sg\n", "1 Shared Lock Get Success: \n").await;
+    b.ask("si\n", "1 Shared Lock Is Locked: \n").await;
+    a.ask("sr\n", "1 Shared Lock Release Success: \n").await;
+}
+
+#[tokio::test]
+async fn argument_normalisation_crlf_and_bytes() {
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    a.ask("g   a   b  \t c \n", "1 Lock Get Success: a b c\n")
+        .await;
+    a.ask(" g  x\n", "1 Lock Get Success: x\n").await;
+    a.ask("i x   \n", "1 Lock Is Locked: x\n").await;
+    a.ask("i a b c\r\n", "1 Lock Is Locked: a b c\n").await; // CRLF in, LF out
+    a.send(b"g n\x00\xff\xc3\xa9\n").await;
+    a.expect(b"1 Lock Get Success: n\x00\xff\xc3\xa9\n").await;
+    a.send(b"i n\x00\xff\xc3\xa9\n").await;
+    a.expect(b"1 Lock Is Locked: n\x00\xff\xc3\xa9\n").await;
+}
+
+#[tokio::test]
+async fn invalid_and_empty_lines_get_no_reply_and_are_counted() {
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    let before = stat(&a.stats().await, "invalid_commands");
+    a.send(b"g\tx\nG x\nbogus\n\x00\xff\xfe\n\n\r\n   \t \n")
+        .await;
+    a.ask("i x\n", "0 Lock Not Locked: x\n").await; // nothing came before this reply
+    let after = stat(&a.stats().await, "invalid_commands");
+    assert_eq!(after - before, 7);
+}
+
+#[tokio::test]
+async fn split_writes_and_one_byte_at_a_time() {
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    for &b in b"g slow\n" {
+        a.send(&[b]).await;
+        a.stream.flush().await.unwrap();
+    }
+    a.expect(b"1 Lock Get Success: slow\n").await;
+    a.send(b"i sl").await;
+    a.send(b"ow\r").await;
+    a.send(b"\n").await;
+    a.expect(b"1 Lock Is Locked: slow\n").await;
+}
+
+#[tokio::test]
+async fn pipelining_hundreds_of_mixed_commands() {
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    let (mut req, mut want) = (Vec::new(), Vec::new());
+    for i in 0..300 {
+        req.extend_from_slice(format!("g k{i}\nxx\n\ni k{i}\nr k{i}\n").as_bytes());
+        want.extend_from_slice(
+            format!(
+                "1 Lock Get Success: k{i}\n1 Lock Is Locked: k{i}\n1 Lock Release Success: k{i}\n"
+            )
+            .as_bytes(),
+        );
+    }
+    a.send(&req).await;
+    a.expect(&want).await;
+}
+
+#[tokio::test]
+async fn half_close_answers_the_last_line_then_releases() {
+    let s = start().await;
+    let mut probe = Client::connect(&s).await;
+    for last in ["g h2\n", "g h2"] {
+        let mut a = Client::connect(&s).await;
+        a.send(b"g h1\n").await;
+        a.send(last.as_bytes()).await;
+        a.stream.shutdown().await.unwrap(); // half-close
+        a.expect(b"1 Lock Get Success: h1\n1 Lock Get Success: h2\n")
+            .await;
+        let mut rest = Vec::new();
+        a.stream.read_to_end(&mut rest).await.unwrap(); // the server closes
+        assert!(rest.is_empty());
+        drop(a);
+        // Cleanup finishes before `connections` drops; wait for that, then the locks are free.
+        while stat(&probe.stats().await, "connections") != 1 {
+            tokio::task::yield_now().await;
+        }
+        probe.ask("i h1\n", "0 Lock Not Locked: h1\n").await;
+        probe.ask("i h2\n", "0 Lock Not Locked: h2\n").await;
+    }
+}
+
+#[tokio::test]
+async fn overlong_lines() {
+    let s = start_with(|c| c.max_line_bytes = 100).await;
+    let mut a = Client::connect(&s).await;
+    a.ask("g held\n", "1 Lock Get Success: held\n").await;
+    let exact = format!("g {}\n", "e".repeat(98)); // exactly 100 bytes of content
+    a.ask(&exact, &format!("1 Lock Get Success: {}\n", "e".repeat(98)))
+        .await;
+    let before = stat(&a.stats().await, "invalid_commands");
+    let g_before = stat(&a.stats().await, "command_g");
+    // One byte over, sent in two parts: nothing until the LF, then exactly `0 Line Too Long`.
+    a.send(format!("g {}", "o".repeat(99)).as_bytes()).await;
+    a.send(b"\n").await;
+    a.expect(b"0 Line Too Long\n").await;
+    // A 100 kB line with an unknown verb: silence.
+    a.send(format!("zz {}\n", "u".repeat(100_000)).as_bytes())
+        .await;
+    a.ask("i held\n", "1 Lock Is Locked: held\n").await; // connection and locks kept
+    let stats = a.stats().await;
+    assert_eq!(stat(&stats, "invalid_commands") - before, 2);
+    assert_eq!(
+        stat(&stats, "command_g"),
+        g_before,
+        "an overlong line executes nothing"
+    );
+    // 8 MiB without a line end, while another client is served.
+    let mut b = Client::connect(&s).await;
+    let chunk = vec![b'x'; 1 << 20];
+    a.send(b"g ").await;
+    for _ in 0..8 {
+        a.send(&chunk).await;
+        b.ask("i held\n", "1 Lock Is Locked: held\n").await;
+    }
+    a.send(b"\n").await;
+    a.expect(b"0 Line Too Long\n").await;
+}
+
+#[tokio::test]
+async fn disconnect_and_reset_release_everything() {
+    let s = start().await;
+    let mut probe = Client::connect(&s).await;
+    let before = probe.stats().await;
+    {
+        let mut a = Client::connect(&s).await;
+        a.ask("g x1\n", "1 Lock Get Success: x1\n").await;
+        a.ask("g x2\n", "1 Lock Get Success: x2\n").await;
+        a.ask("sg y\n", "1 Shared Lock Get Success: y\n").await;
+    }
+    {
+        // A reset: linger 0 makes the close send RST.
+        let mut r = Client::connect(&s).await;
+        r.ask("g z\n", "1 Lock Get Success: z\n").await;
+        socket2::SockRef::from(&r.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+    while stat(&probe.stats().await, "connections") != 1 {
+        tokio::task::yield_now().await;
+    }
+    let after = probe.stats().await;
+    assert_eq!(stat(&after, "orphans") - stat(&before, "orphans"), 3);
+    assert_eq!(
+        stat(&after, "shared_orphans") - stat(&before, "shared_orphans"),
+        1
+    );
+    assert_eq!(
+        (stat(&after, "locks"), stat(&after, "shared_locks")),
+        (0, 0)
+    );
+    probe.ask("i x1\n", "0 Lock Not Locked: x1\n").await;
+    probe.ask("si y\n", "0 Shared Lock Not Locked: y\n").await;
+    probe.ask("g z\n", "1 Lock Get Success: z\n").await;
+    assert_eq!(s.mgr.len(), 1);
+}
+
+#[tokio::test]
+async fn two_hundred_connections_each_hold_a_lock_and_all_are_freed() {
+    let s = start().await;
+    let mut clients = Vec::new();
+    for i in 0..200 {
+        let mut c = Client::connect(&s).await;
+        c.ask(
+            &format!("g own{i}\n"),
+            &format!("1 Lock Get Success: own{i}\n"),
+        )
+        .await;
+        clients.push(c);
+    }
+    assert_eq!(s.mgr.len(), 200);
+    drop(clients);
+    let mut probe = Client::connect(&s).await;
+    while stat(&probe.stats().await, "connections") != 1 {
+        tokio::task::yield_now().await;
+    }
+    assert!(s.mgr.is_empty());
+}
+
+#[tokio::test]
+async fn listings_dumps_and_registry() {
+    let s = start().await;
+    let (mut a, mut b) = (Client::connect(&s).await, Client::connect(&s).await);
+    a.ask("g b\n", "1 Lock Get Success: b\n").await;
+    b.ask("g a\n", "1 Lock Get Success: a\n").await;
+    a.ask("sg s\n", "1 Shared Lock Get Success: s\n").await;
+    b.ask("sg s\n", "2 Shared Lock Get Success: s\n").await;
+    a.ask("sg s\n", "2 Shared Lock Get Success: s\n").await; // does not move a
+    let (ia, ib) = (a.id.clone(), b.id.clone());
+    a.ask("d\n", &format!("a: {ib}\nb: {ia}\n")).await;
+    a.ask("d b\n", &format!("b: {ia}\n")).await;
+    a.ask("d nope\ni a\n", "1 Lock Is Locked: a\n").await; // no match: zero bytes
+    a.ask("sd\n", &format!("s: {ia}\ns: {ib}\n")).await;
+    a.ask("sd s\n", &format!("s: {ia}\ns: {ib}\n")).await;
+    a.ask("dump\n", &format!("{{\"a\":\"{ib}\",\"b\":\"{ia}\"}}\n"))
+        .await;
+    a.ask(
+        "dump  shared \n",
+        &format!("{{\"s\":[\"{ia}\",\"{ib}\"]}}\n"),
+    )
+    .await;
+    a.ask(
+        "dump Shared\n",
+        &format!("{{\"a\":\"{ib}\",\"b\":\"{ia}\"}}\n"),
+    )
+    .await;
+    // Registry.
+    a.ask("me\n", &format!("1 {ia} {ia}\n")).await;
+    a.ask("me extra\n", &format!("1 {ia} {ia}\n")).await;
+    a.ask("iam   my   name \n", "1 ok\n").await;
+    a.ask("me\n", &format!("1 {ia} my name\n")).await;
+    b.ask("iam c1\n", "1 ok\n").await;
+    a.ask("d\n", "a: c1\nb: my name\n").await; // names in listings
+    a.ask("dump\n", &format!("{{\"a\":\"{ib}\",\"b\":\"{ia}\"}}\n"))
+        .await; // raw ids
+    a.ask("iam c1\n", "1 ok\n").await;
+    a.ask("who\n", &format!("{ib}: c1\n{ia}: c1\n")).await; // oldest first
+    b.ask("iam c1\n", "1 ok\n").await; // moves b last
+    a.ask("who c1\n", &format!("{ia}: c1\n{ib}: c1\n")).await;
+    a.ask("who nobody\ni a\n", "1 Lock Is Locked: a\n").await;
+    a.ask("iam   \n", "1 ok\n").await; // unregisters
+    a.ask("me\n", &format!("1 {ia} {ia}\n")).await;
+    a.ask("who\n", &format!("{ib}: c1\n")).await;
+    drop(b);
+    let mut probe = Client::connect(&s).await;
+    while stat(&probe.stats().await, "connections") != 2 {
+        tokio::task::yield_now().await;
+    }
+    a.ask("who\ni zz\n", "0 Lock Not Locked: zz\n").await; // a closed connection is gone
+}
+
+#[tokio::test]
+async fn feature_flags() {
+    for (dump, registry) in [(false, true), (true, false), (false, false)] {
+        let s = start_with(|c| {
+            c.dump = dump;
+            c.registry = registry;
+        })
+        .await;
+        let mut a = Client::connect(&s).await;
+        let ia = a.id.clone();
+        a.ask("g x\n", "1 Lock Get Success: x\n").await;
+        let d = |on: bool, reply: String| {
+            if on {
+                reply
+            } else {
+                "0 disabled\n".to_string()
+            }
+        };
+        a.ask("iam me\n", if registry { "1 ok\n" } else { "0 disabled\n" })
+            .await;
+        a.ask(
+            "d\n",
+            &d(dump, format!("x: {}\n", if registry { "me" } else { &ia })),
+        )
+        .await;
+        a.ask("d nothing\n", &d(dump, String::new())).await;
+        a.ask("sd\n", &d(dump, String::new())).await;
+        a.ask("dump\n", &d(dump, format!("{{\"x\":\"{ia}\"}}\n")))
+            .await;
+        a.ask("dump shared\n", &d(dump, "{}\n".into())).await;
+        a.ask("who\n", &d(dump && registry, format!("{ia}: me\n")))
+            .await;
+        a.ask(
+            "me\n",
+            &format!("1 {ia} {}\n", if registry { "me" } else { &ia }),
+        )
+        .await;
+        a.ask("i x\n", "1 Lock Is Locked: x\n").await;
+        let stats = a.stats().await;
+        assert_eq!(stat(&stats, "command_d"), 2, "disabled verbs still count");
+        assert_eq!(stat(&stats, "command_who"), 1);
+    }
+}
+
+#[tokio::test]
+async fn stats_keys_and_counting_rules() {
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    let first = a.stats().await;
+    let keys: Vec<_> = first.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "command_d",
+            "command_dump",
+            "command_g",
+            "command_i",
+            "command_q",
+            "command_r",
+            "command_sd",
+            "command_sg",
+            "command_si",
+            "command_sr",
+            "connections",
+            "invalid_commands",
+            "locks",
+            "orphans",
+            "shared_locks",
+            "shared_orphans"
+        ]
+    );
+    assert_eq!(stat(&first, "connections"), 1);
+    assert_eq!(stat(&first, "command_q"), 1, "q counts itself");
+    let second = a.stats().await;
+    assert_eq!(stat(&second, "command_q"), 2);
+    a.ask("me\n", &format!("1 {0} {0}\n", a.id)).await;
+    a.ask("ext\ngw 0 x\ni x\n", "0 Lock Not Locked: x\n").await; // extensions: not served yet
+    let third = a.stats().await;
+    assert_eq!(
+        third.len(),
+        17,
+        "command_me appears after first use, extensions never"
+    );
+    assert_eq!(stat(&third, "invalid_commands"), 0);
+}
+
+#[tokio::test]
+async fn limits_connections_and_locks_per_session() {
+    let s = start_with(|c| {
+        c.max_connections = 2;
+        c.max_locks_per_session = 2;
+    })
+    .await;
+    let mut a = Client::connect(&s).await;
+    let _b = Client::connect(&s).await;
+    a.ask("g l1\n", "1 Lock Get Success: l1\n").await;
+    a.ask("sg l2\n", "1 Shared Lock Get Success: l2\n").await;
+    a.ask("g l3\n", "0 Lock Get Failure: l3\n").await;
+    a.ask("sg l4\n", "0 Shared Lock Get Failure: l4\n").await;
+    a.ask("g l1\n", "1 Lock Get Success: l1\n").await; // re-gets still succeed
+    // A third connection is closed at once with nothing sent.
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let _ = c.write_all(b"q\n").await;
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut rest)).await;
+    assert!(rest.is_empty());
+    assert_eq!(stat(&a.stats().await, "connections"), 2);
+}
+
+#[tokio::test]
+async fn in_process_holders_are_visible_to_the_protocol() {
+    let s = start().await;
+    let session = s.mgr.session();
+    let _g = session.get("inproc").unwrap();
+    let _sh = s.mgr.get_shared("readers").unwrap();
+    let mut a = Client::connect(&s).await;
+    a.ask("g inproc\n", "0 Lock Get Failure: inproc\n").await;
+    a.ask("i inproc\n", "1 Lock Is Locked: inproc\n").await;
+    a.ask("g readers\n", "0 Lock Get Failure: readers\n").await; // in-process shared holder
+    a.ask("i readers\n", "1 Lock Is Locked: readers\n").await;
+    let id = session.id();
+    a.ask("d\n", &format!("inproc: local:{id}\n")).await; // exclusive holders only
+    a.ask("dump\n", &format!("{{\"inproc\":\"local:{id}\"}}\n"))
+        .await;
+}
+
+#[tokio::test]
+async fn destroy_disconnects_everyone_and_releases_their_locks() {
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    a.ask("g d1\n", "1 Lock Get Success: d1\n").await;
+    s.handle.destroy();
+    s.task.await.unwrap().unwrap(); // serve returns after every cleanup
+    let mut rest = Vec::new();
+    let _ = a.stream.read_to_end(&mut rest).await;
+    assert!(s.mgr.is_empty());
+}
+
+#[test]
+fn peer_ids() {
+    use lockd::server::tcp_peer_id;
+    assert_eq!(
+        tcp_peer_id("127.0.0.1:55578".parse().unwrap()),
+        "127.0.0.1:55578"
+    );
+    assert_eq!(
+        tcp_peer_id("[::ffff:10.1.2.3]:80".parse().unwrap()),
+        "10.1.2.3:80"
+    );
+    assert_eq!(tcp_peer_id("[::1]:55994".parse().unwrap()), "[::1]:55994");
+}
