@@ -561,3 +561,38 @@ fn peer_ids() {
     );
     assert_eq!(tcp_peer_id("[::1]:55994".parse().unwrap()), "[::1]:55994");
 }
+
+#[tokio::test]
+async fn a_thousand_clients_killed_abruptly_free_every_lock() {
+    let s = start().await;
+    let mut clients = Vec::new();
+    for i in 0..1000 {
+        let mut c = Client::connect(&s).await;
+        c.send(format!("g kill{i}\nsg common\n").as_bytes()).await;
+        clients.push(c);
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.expect(format!("1 Lock Get Success: kill{i}\n").as_bytes()).await;
+        let mut line = Vec::new();
+        while !line.ends_with(b"\n") {
+            let mut b = [0u8; 1];
+            c.stream.read_exact(&mut b).await.unwrap();
+            line.push(b[0]);
+        }
+    }
+    assert_eq!(s.mgr.len(), 1001);
+    for c in clients.drain(..) {
+        // Dropped without a word; half of them reset.
+        if c.stream.local_addr().unwrap().port() % 2 == 0 {
+            socket2::SockRef::from(&c.stream).set_linger(Some(Duration::ZERO)).unwrap();
+        }
+    }
+    let mut probe = Client::connect(&s).await;
+    while stat(&probe.stats().await, "connections") != 1 {
+        tokio::task::yield_now().await;
+    }
+    let stats = probe.stats().await;
+    assert_eq!(stat(&stats, "orphans"), 1000);
+    assert_eq!(stat(&stats, "shared_orphans"), 1000);
+    assert!(s.mgr.is_empty(), "every lock is free once the connections are cleaned up");
+}

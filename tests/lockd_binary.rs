@@ -1,0 +1,106 @@
+//! The `lockd` binary as an operator runs it: options, listeners, ids, signals.
+#![cfg(all(feature = "tcp-server", unix))]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lockd");
+
+/// Starts `lockd ARGS`, returns the child and the TCP address it logged.
+fn spawn(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("addr=").nth(1) {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("lockd logs its address");
+    (child, addr)
+}
+
+fn ask<S: Read + Write>(stream: &mut S, request: &str, expected: &str) {
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut got = vec![0; expected.len()];
+    stream.read_exact(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), expected);
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap()
+}
+
+#[test]
+fn help_documents_every_option() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--bind", "--port", "--unix", "--disable-dump", "--disable-registry", "--max-line-bytes",
+        "--max-connections", "--max-locks-per-session", "--keepalive", "--idle-timeout", "--log",
+        "127.0.0.1", "9999",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn tcp_and_unix_listeners_ids_and_sigterm() {
+    let dir = std::env::temp_dir().join(format!("lockd-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("lockd.sock");
+    let sock_str = sock.to_str().unwrap();
+    // A stale socket file from a previous run is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let (mut child, addr) = spawn(&["--port", "0", "--unix", sock_str, "--disable-dump"]);
+    assert!(addr.starts_with("127.0.0.1:"), "default bind is loopback: {addr}");
+
+    let mut tcp = TcpStream::connect(&addr).unwrap();
+    let me = tcp.local_addr().unwrap().to_string();
+    ask(&mut tcp, "me\n", &format!("1 {me} {me}\n"));
+    ask(&mut tcp, "g shared-by-both\n", "1 Lock Get Success: shared-by-both\n");
+    ask(&mut tcp, "d\n", "0 disabled\n");
+
+    let mut u1 = UnixStream::connect(&sock).unwrap();
+    ask(&mut u1, "me\n", "1 unix:1 unix:1\n");
+    ask(&mut u1, "g shared-by-both\n", "0 Lock Get Failure: shared-by-both\n");
+    let mut u2 = UnixStream::connect(&sock).unwrap();
+    ask(&mut u2, "me\n", "1 unix:2 unix:2\n");
+
+    let status = terminate(&mut child);
+    assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
+    assert!(!sock.exists(), "the socket file is removed on clean shutdown");
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest); // the server closed our connection
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn refuses_to_replace_a_regular_file() {
+    let path = std::env::temp_dir().join(format!("lockd-not-a-socket-{}", std::process::id()));
+    std::fs::write(&path, b"precious").unwrap();
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--unix", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    std::fs::remove_file(&path).unwrap();
+}
