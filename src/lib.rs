@@ -105,6 +105,6 @@ pub use session::Session;
 pub use snapshot::{HolderInfo, LockInfo, Snapshot, Stats, WaiterInfo};
 
 /// The README's Rust examples, compiled and run as doc tests so they cannot rot.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "tcp-server"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
