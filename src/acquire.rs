@@ -27,6 +27,8 @@ pub(crate) struct Request<'a> {
     pub(crate) session: Option<&'a Arc<SessionInner>>,
     pub(crate) name: &'a Name,
     pub(crate) mode: Mode,
+    /// For shared requests: the most holders to join (`usize::MAX`: no limit).
+    pub(crate) limit: usize,
 }
 
 pub(crate) enum Begun {
@@ -35,6 +37,12 @@ pub(crate) enum Begun {
 }
 
 impl<'a> Request<'a> {
+    /// Joins only while fewer than `max` owners hold the lock (0 counts as 1).
+    pub(crate) fn limit(mut self, max: usize) -> Self {
+        self.limit = max.max(1);
+        self
+    }
+
     fn key(&self) -> Key<'a> {
         self.core.table.key(self.name)
     }
@@ -45,7 +53,7 @@ impl<'a> Request<'a> {
         let key = self.key();
         let shard = self.core.table.shard(key.hash);
         let Some(session) = self.session else {
-            return match shard.acquire(key, self.mode, 0, queue) {
+            return match shard.acquire(key, self.mode, 0, queue, self.limit) {
                 Acquired::Granted(g) => Ok(Begun::Granted(
                     Grip::new(shard, None, g.node, key.hash, g.token, self.mode),
                     g.count,
@@ -57,7 +65,7 @@ impl<'a> Request<'a> {
         let mut state = session.state.lock();
         state.check_open(session.id)?;
         state.check_limit(self.name, self.mode)?;
-        match shard.acquire(key, self.mode, session.id, queue) {
+        match shard.acquire(key, self.mode, session.id, queue, self.limit) {
             Acquired::Granted(g) => {
                 state.record(&g.node, self.mode, g.token);
                 Ok(Begun::Granted(
@@ -149,6 +157,7 @@ pub(crate) struct Queued {
     session: Option<Arc<SessionInner>>,
     name: Arc<Name>,
     mode: Mode,
+    limit: usize,
     waiter: Arc<Waiter>,
     armed: bool,
 }
@@ -160,6 +169,7 @@ impl Queued {
             session: self.session.as_ref(),
             name: &self.name,
             mode: self.mode,
+            limit: self.limit,
         }
     }
 }
@@ -196,6 +206,7 @@ pub(crate) async fn lock_async(
         session: req.session.cloned(),
         name: req.name.to_arc(),
         mode: req.mode,
+        limit: req.limit,
         waiter,
         armed: true,
     };

@@ -67,6 +67,9 @@ pub enum Contention {
     HeldShared(usize),
     /// Earlier requests are queued for it; they are served first (first come, first served).
     Queued(usize),
+    /// It is held shared by this many owners, the most the request accepts
+    /// ([`get_shared_max`](crate::LockManager::get_shared_max)).
+    AtLimit(usize),
 }
 
 impl fmt::Display for Error {
@@ -78,6 +81,7 @@ impl fmt::Display for Error {
                     Contention::HeldExclusive => write!(f, "another owner holds it exclusively")?,
                     Contention::HeldShared(n) => write!(f, "it is held shared by {n} owner(s)")?,
                     Contention::Queued(n) => write!(f, "{n} earlier request(s) are queued for it")?,
+                    Contention::AtLimit(n) => write!(f, "it already has {n} holder(s), the limit")?,
                 }
                 write!(
                     f,

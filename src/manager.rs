@@ -130,6 +130,61 @@ macro_rules! acquire_methods {
             Ok(crate::SharedGuard::new(grip, count))
         }
 
+        /// Joins the shared lock on `name` if fewer than `max_holders` owners hold it (a counting
+        /// semaphore with `max_holders` permits); never waits. An owner already holding it always
+        /// rejoins. `0` counts as 1.
+        ///
+        /// # Errors
+        /// [`Contention::AtLimit`](crate::Contention::AtLimit) at the limit; otherwise as
+        /// [`get_shared`](Self::get_shared).
+        pub fn get_shared_max(
+            &self,
+            name: impl AsRef<[u8]>,
+            max_holders: usize,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self
+                .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
+                .limit(max_holders);
+            let (grip, count) = crate::acquire::try_lock(req)?;
+            Ok(crate::SharedGuard::new(grip, count))
+        }
+
+        /// Waits until fewer than `max_holders` owners hold `name` shared, then joins. Waiters are
+        /// served oldest *eligible* first: one waiting for a lower limit does not hold back one
+        /// whose limit is already met; a queued exclusive request still holds back every later one.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_shared_max(
+            &self,
+            name: impl AsRef<[u8]>,
+            max_holders: usize,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self
+                .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
+                .limit(max_holders);
+            let (grip, count) = crate::acquire::lock_async(req, None).await?;
+            Ok(crate::SharedGuard::new(grip, count))
+        }
+
+        /// As [`lock_shared_max`](Self::lock_shared_max), giving up after `timeout`. Needs a Tokio
+        /// runtime with the time driver enabled.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_shared_max_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            max_holders: usize,
+            timeout: std::time::Duration,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self
+                .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
+                .limit(max_holders);
+            let (grip, count) = crate::acquire::lock_async(req, Some(timeout)).await?;
+            Ok(crate::SharedGuard::new(grip, count))
+        }
+
         /// Blocks the thread until `name` is granted exclusively (first come first served, in
         /// the same queue as async waiters). Do not call it from async code.
         pub fn blocking_lock(
@@ -224,6 +279,7 @@ impl LockManager {
             session: None,
             name,
             mode,
+            limit: usize::MAX,
         }
     }
 

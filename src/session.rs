@@ -201,6 +201,7 @@ impl Session {
             session: Some(&self.inner),
             name,
             mode,
+            limit: usize::MAX,
         }
     }
 

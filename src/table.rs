@@ -295,7 +295,14 @@ impl Shard {
     /// ahead (an owner already holding it in `mode` always rejoins). Otherwise, when `queue` is
     /// set, appends a waiter to the name's FIFO queue.
     #[inline]
-    pub(crate) fn acquire(&self, key: Key<'_>, mode: Mode, owner: u64, queue: bool) -> Acquired {
+    pub(crate) fn acquire(
+        &self,
+        key: Key<'_>,
+        mode: Mode,
+        owner: u64,
+        queue: bool,
+        limit: usize,
+    ) -> Acquired {
         let globals = &*self.globals;
         let mut guard = self.state.lock();
         let shard = &mut *guard;
@@ -326,7 +333,7 @@ impl Shard {
         };
         // SAFETY: the shard lock is held.
         let entry = unsafe { node.state() };
-        match entry.try_grant(globals, mode, owner, true) {
+        match entry.try_grant(globals, mode, owner, true, limit) {
             Ok((token, count, fresh)) => {
                 shard.stats.grants += u64::from(fresh);
                 Acquired::Granted(Granted {
@@ -337,7 +344,7 @@ impl Shard {
             }
             Err(why) if !queue => Acquired::Busy(why),
             Err(_) => {
-                let waiter = Arc::new(Waiter::new(mode, owner));
+                let waiter = Arc::new(Waiter::new(mode, owner, limit));
                 entry
                     .queue
                     .get_or_insert_with(Default::default)
@@ -433,8 +440,11 @@ impl EntryState {
         self.holders.is_empty() && self.queue.is_none()
     }
 
-    /// Grants `mode` to `owner` if compatible. An owner that already holds the name in `mode`
-    /// rejoins (one more reference, same token). With `fifo`, a non-empty queue blocks newcomers.
+    /// Grants `mode` to `owner` if compatible and, for shared, if fewer than `limit` hold it. An
+    /// owner that already holds the name in `mode` rejoins (one more reference, same token). With
+    /// `fifo`, queued requests block newcomers: any of them blocks an exclusive request, and a
+    /// queued exclusive one blocks shared requests (so writers are not starved; shared waiters
+    /// queued only for their own limit do not hold back others).
     /// Returns (token, holder count, whether this is a new holding).
     fn try_grant(
         &mut self,
@@ -442,6 +452,7 @@ impl EntryState {
         mode: Mode,
         owner: u64,
         fifo: bool,
+        limit: usize,
     ) -> Result<(u64, usize, bool), Contention> {
         let held = !self.holders.is_empty();
         if owner != 0 && held && self.mode == mode {
@@ -453,10 +464,15 @@ impl EntryState {
         }
         if fifo {
             if let Some(q) = &self.queue {
-                return Err(Contention::Queued(q.len()));
+                if mode == Mode::Exclusive || q.iter().any(|w| w.mode == Mode::Exclusive) {
+                    return Err(Contention::Queued(q.len()));
+                }
             }
         }
         match (held, self.mode, mode) {
+            (true, Mode::Shared, Mode::Shared) if self.holders.len() >= limit.max(1) => {
+                Err(Contention::AtLimit(self.holders.len()))
+            }
             (false, _, _) | (true, Mode::Shared, Mode::Shared) => {
                 let h = globals.new_holder(owner);
                 self.mode = mode;
@@ -486,22 +502,27 @@ impl EntryState {
         Some(left)
     }
 
-    /// Hands the lock to queued waiters, oldest first, for as long as the oldest is compatible
-    /// (so consecutive shared waiters are granted together, and an exclusive waiter at the head
-    /// stops later shared ones from overtaking it).
+    /// Hands the lock to queued waiters, oldest first. An exclusive waiter that cannot be granted
+    /// stops the pass (nobody overtakes it), so consecutive shared waiters are granted together
+    /// and writers are not starved. A shared waiter held back only by its own holder limit is
+    /// passed over, so the oldest *eligible* waiter is served.
     fn grant_waiters(&mut self, globals: &Globals, stats: &mut Stats, wake: &mut Vec<Waker>) {
-        while let Some(front) = self.queue.as_ref().and_then(|q| q.front()) {
-            let (mode, owner) = (front.mode, front.owner);
-            let Ok((token, count, fresh)) = self.try_grant(globals, mode, owner, false) else {
-                break;
-            };
-            let queue = self.queue.as_mut().expect("front exists");
-            let waiter = queue.pop_front().expect("front exists");
-            if queue.is_empty() {
-                self.queue = None;
+        let mut at = 0;
+        while let Some(w) = self.queue.as_ref().and_then(|q| q.get(at)) {
+            let (mode, owner, limit) = (w.mode, w.owner, w.limit);
+            match self.try_grant(globals, mode, owner, false, limit) {
+                Ok((token, count, fresh)) => {
+                    let queue = self.queue.as_mut().expect("waiter exists");
+                    let waiter = queue.remove(at).expect("waiter exists");
+                    if queue.is_empty() {
+                        self.queue = None;
+                    }
+                    stats.grants += u64::from(fresh);
+                    wake.extend(waiter.resolve(Outcome::Granted { token, count }));
+                }
+                Err(Contention::AtLimit(_)) => at += 1,
+                Err(_) => break,
             }
-            stats.grants += u64::from(fresh);
-            wake.extend(waiter.resolve(Outcome::Granted { token, count }));
         }
     }
 

@@ -35,15 +35,18 @@ pub(crate) struct Waiter {
     pub(crate) mode: Mode,
     /// The waiting owner: a session id, or 0 for a session-less request.
     pub(crate) owner: u64,
+    /// For a shared request: the most holders it accepts to join (`usize::MAX`: no limit).
+    pub(crate) limit: usize,
     state: Mutex<WaitState>,
     ready: Condvar,
 }
 
 impl Waiter {
-    pub(crate) fn new(mode: Mode, owner: u64) -> Self {
+    pub(crate) fn new(mode: Mode, owner: u64, limit: usize) -> Self {
         Waiter {
             mode,
             owner,
+            limit,
             state: Mutex::new(WaitState {
                 outcome: Outcome::Pending,
                 waker: None,

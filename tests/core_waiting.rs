@@ -397,3 +397,75 @@ async fn many_tasks_contending_keep_mutual_exclusion() {
     assert_eq!(st.grants, 32 * 200);
     assert_eq!(st.releases, st.grants);
 }
+
+#[test]
+fn shared_with_a_holder_limit_is_a_semaphore() {
+    let mgr = LockManager::new();
+    let s: Vec<_> = (0..4).map(|_| mgr.session()).collect();
+    let a = s[0].get_shared_max("sem", 2).unwrap();
+    let b = s[1].get_shared_max("sem", 2).unwrap();
+    assert_eq!((a.count(), b.count()), (1, 2));
+    match s[2].get_shared_max("sem", 2) {
+        Err(Error::WouldBlock { reason, .. }) => assert_eq!(reason, lockd::Contention::AtLimit(2)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s[0].get_shared_max("sem", 1).unwrap().count(),
+        2,
+        "a holder always rejoins"
+    );
+    // A waiter for limit 2 queues; a later request with a higher limit is not held back by it.
+    let mut low: BoxFut<'_, _> = Box::pin(s[2].lock_shared_max("sem", 2));
+    assert!(poll_once(&mut low).is_pending());
+    let c = s[3].get_shared_max("sem", 3).unwrap();
+    assert_eq!(c.count(), 3);
+    let anon = mgr.get_shared("sem").unwrap();
+    assert_eq!(anon.count(), 4, "unlimited shared is not held back");
+    drop(a);
+    assert!(
+        poll_once(&mut low).is_pending(),
+        "still 3 holders: not below 2"
+    );
+    drop((c, anon));
+    assert_eq!(
+        ready(&mut low).unwrap().count(),
+        2,
+        "granted once below its limit"
+    );
+}
+
+#[test]
+fn limited_waiters_are_served_oldest_eligible_first() {
+    let mgr = LockManager::new();
+    let h1 = mgr.get_shared("e").unwrap();
+    let h2 = mgr.get_shared("e").unwrap();
+    let mut w_low: BoxFut<'_, Result<lockd::SharedGuard, Error>> =
+        Box::pin(mgr.lock_shared_max("e", 1));
+    let mut w_mid: BoxFut<'_, Result<lockd::SharedGuard, Error>> =
+        Box::pin(mgr.lock_shared_max("e", 2));
+    assert!(poll_once(&mut w_low).is_pending());
+    assert!(poll_once(&mut w_mid).is_pending());
+    drop(h1); // one holder left: the limit-2 waiter is eligible, the limit-1 one is not
+    assert!(poll_once(&mut w_low).is_pending());
+    let mid = ready(&mut w_mid).unwrap();
+    assert_eq!(mid.count(), 2);
+    drop((h2, mid));
+    assert_eq!(ready(&mut w_low).unwrap().count(), 1);
+}
+
+#[test]
+fn a_queued_exclusive_request_still_holds_back_limited_shared_ones() {
+    let mgr = LockManager::new();
+    let r = mgr.get_shared("x").unwrap();
+    let mut w: BoxFut<'_, Result<lockd::ExclusiveGuard, Error>> = Box::pin(mgr.lock("x"));
+    assert!(poll_once(&mut w).is_pending());
+    assert!(matches!(
+        mgr.get_shared_max("x", 10),
+        Err(Error::WouldBlock {
+            reason: lockd::Contention::Queued(1),
+            ..
+        })
+    ));
+    drop(r);
+    assert!(ready(&mut w).is_ok());
+}

@@ -27,7 +27,9 @@ fn spawn(args: &[&str]) -> (Child, String) {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("lockd logs its address");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("lockd logs its address");
     (child, addr)
 }
 
@@ -52,9 +54,19 @@ fn help_documents_every_option() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     for flag in [
-        "--bind", "--port", "--unix", "--disable-dump", "--disable-registry", "--max-line-bytes",
-        "--max-connections", "--max-locks-per-session", "--keepalive", "--idle-timeout", "--log",
-        "127.0.0.1", "9999",
+        "--bind",
+        "--port",
+        "--unix",
+        "--disable-dump",
+        "--disable-registry",
+        "--max-line-bytes",
+        "--max-connections",
+        "--max-locks-per-session",
+        "--keepalive",
+        "--idle-timeout",
+        "--log",
+        "127.0.0.1",
+        "9999",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -69,23 +81,37 @@ fn tcp_and_unix_listeners_ids_and_sigterm() {
     // A stale socket file from a previous run is replaced.
     drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
     let (mut child, addr) = spawn(&["--port", "0", "--unix", sock_str, "--disable-dump"]);
-    assert!(addr.starts_with("127.0.0.1:"), "default bind is loopback: {addr}");
+    assert!(
+        addr.starts_with("127.0.0.1:"),
+        "default bind is loopback: {addr}"
+    );
 
     let mut tcp = TcpStream::connect(&addr).unwrap();
     let me = tcp.local_addr().unwrap().to_string();
     ask(&mut tcp, "me\n", &format!("1 {me} {me}\n"));
-    ask(&mut tcp, "g shared-by-both\n", "1 Lock Get Success: shared-by-both\n");
+    ask(
+        &mut tcp,
+        "g shared-by-both\n",
+        "1 Lock Get Success: shared-by-both\n",
+    );
     ask(&mut tcp, "d\n", "0 disabled\n");
 
     let mut u1 = UnixStream::connect(&sock).unwrap();
     ask(&mut u1, "me\n", "1 unix:1 unix:1\n");
-    ask(&mut u1, "g shared-by-both\n", "0 Lock Get Failure: shared-by-both\n");
+    ask(
+        &mut u1,
+        "g shared-by-both\n",
+        "0 Lock Get Failure: shared-by-both\n",
+    );
     let mut u2 = UnixStream::connect(&sock).unwrap();
     ask(&mut u2, "me\n", "1 unix:2 unix:2\n");
 
     let status = terminate(&mut child);
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
-    assert!(!sock.exists(), "the socket file is removed on clean shutdown");
+    assert!(
+        !sock.exists(),
+        "the socket file is removed on clean shutdown"
+    );
     let mut rest = Vec::new();
     let _ = tcp.read_to_end(&mut rest); // the server closed our connection
     std::fs::remove_dir_all(&dir).unwrap();

@@ -572,7 +572,8 @@ async fn a_thousand_clients_killed_abruptly_free_every_lock() {
         clients.push(c);
     }
     for (i, c) in clients.iter_mut().enumerate() {
-        c.expect(format!("1 Lock Get Success: kill{i}\n").as_bytes()).await;
+        c.expect(format!("1 Lock Get Success: kill{i}\n").as_bytes())
+            .await;
         let mut line = Vec::new();
         while !line.ends_with(b"\n") {
             let mut b = [0u8; 1];
@@ -584,7 +585,9 @@ async fn a_thousand_clients_killed_abruptly_free_every_lock() {
     for c in clients.drain(..) {
         // Dropped without a word; half of them reset.
         if c.stream.local_addr().unwrap().port() % 2 == 0 {
-            socket2::SockRef::from(&c.stream).set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&c.stream)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
         }
     }
     let mut probe = Client::connect(&s).await;
@@ -594,5 +597,8 @@ async fn a_thousand_clients_killed_abruptly_free_every_lock() {
     let stats = probe.stats().await;
     assert_eq!(stat(&stats, "orphans"), 1000);
     assert_eq!(stat(&stats, "shared_orphans"), 1000);
-    assert!(s.mgr.is_empty(), "every lock is free once the connections are cleaned up");
+    assert!(
+        s.mgr.is_empty(),
+        "every lock is free once the connections are cleaned up"
+    );
 }
