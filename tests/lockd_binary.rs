@@ -65,6 +65,7 @@ fn help_documents_every_option() {
         "--keepalive",
         "--idle-timeout",
         "--log",
+        "--max-wait-ms",
         "127.0.0.1",
         "9999",
     ] {

@@ -76,6 +76,28 @@ impl Client {
         self.expect(reply.as_bytes()).await;
     }
 
+    /// Reads one reply line (with its LF).
+    async fn line(&mut self) -> String {
+        let mut line = Vec::new();
+        while !line.ends_with(b"\n") {
+            let mut byte = [0u8; 1];
+            tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut byte))
+                .await
+                .expect("a line within 10 s")
+                .unwrap();
+            line.push(byte[0]);
+        }
+        String::from_utf8_lossy(&line).into_owned()
+    }
+
+    /// A `T Lock Get Success: NAME` reply's token.
+    async fn token(&mut self, name: &str) -> u64 {
+        let line = self.line().await;
+        let (t, rest) = line.split_once(' ').unwrap();
+        assert_eq!(rest, format!("Lock Get Success: {name}\n"));
+        t.parse().unwrap()
+    }
+
     /// The `q` reply as (key, value) pairs.
     async fn stats(&mut self) -> Vec<(String, u64)> {
         self.send(b"q\n").await;
@@ -486,7 +508,10 @@ async fn stats_keys_and_counting_rules() {
     let second = a.stats().await;
     assert_eq!(stat(&second, "command_q"), 2);
     a.ask("me\n", &format!("1 {0} {0}\n", a.id)).await;
-    a.ask("ext\ngw 0 x\ni x\n", "0 Lock Not Locked: x\n").await; // extensions: not served yet
+    a.ask("ext\n", "1 ext gw sgw\n").await;
+    a.send(b"gw 0 x\nsgw 0 2 y\n").await;
+    assert!(a.line().await.ends_with(" Lock Get Success: x\n"));
+    a.expect(b"1 Shared Lock Get Success: y\n").await;
     let third = a.stats().await;
     assert_eq!(
         third.len(),
@@ -601,4 +626,131 @@ async fn a_thousand_clients_killed_abruptly_free_every_lock() {
         s.mgr.is_empty(),
         "every lock is free once the connections are cleaned up"
     );
+}
+
+#[tokio::test]
+async fn extension_verbs() {
+    let s = start_with(|c| c.max_wait = Duration::from_secs(30)).await;
+    let (mut a, mut b, mut c) = (
+        Client::connect(&s).await,
+        Client::connect(&s).await,
+        Client::connect(&s).await,
+    );
+    a.ask("ext\n", "1 ext gw sgw\n").await;
+    // `gw 0` is a try-lock that returns the fencing token; a holder repeating it gets the same.
+    a.send(b"gw 0 job\n").await;
+    let t1 = a.token("job").await;
+    assert!((1..1 << 53).contains(&t1));
+    a.send(b"gw 0 job\n").await;
+    assert_eq!(a.token("job").await, t1);
+    a.ask("g job\n", "1 Lock Get Success: job\n").await; // `g` never shows the token
+    b.ask("gw 0 job\n", "0 Lock Get Failure: job\n").await;
+    // Waiters are served first come, first served; a line behind a wait waits too.
+    b.send(b"gw 20000 job\ni after\n").await;
+    c.send(b"gw 20000 job\n").await;
+    while s.mgr.stats().waiting < 2 {
+        tokio::task::yield_now().await;
+    }
+    a.ask("g job\n", "1 Lock Get Success: job\n").await;
+    a.ask("r job\n", "1 Lock Release Success: job\n").await; // hands over to b
+    let t2 = b.token("job").await;
+    assert!(t2 > t1, "strictly increasing tokens");
+    b.expect(b"0 Lock Not Locked: after\n").await;
+    a.ask("g job\n", "0 Lock Get Failure: job\n").await; // a plain g racing the hand-off fails
+    b.ask("r job\n", "1 Lock Release Success: job\n").await;
+    let t3 = c.token("job").await;
+    assert!(t3 > t2);
+    // Timeout.
+    a.ask("gw 30 job\n", "0 Lock Get Timeout: job\n").await;
+    // sgw: limits, waits and failures.
+    a.ask("sgw 0 2 pool\n", "1 Shared Lock Get Success: pool\n")
+        .await;
+    b.ask("sgw 0 2 pool\n", "2 Shared Lock Get Success: pool\n")
+        .await;
+    a.ask("sgw 0 1 pool\n", "2 Shared Lock Get Success: pool\n")
+        .await; // already a holder
+    let mut d = Client::connect(&s).await;
+    d.ask("sgw 0 2 pool\n", "0 Shared Lock Get Failure: pool\n")
+        .await;
+    d.ask("sg pool\n", "3 Shared Lock Get Success: pool\n")
+        .await; // plain sg: no limit
+    d.ask("sr pool\n", "1 Shared Lock Release Success: pool\n")
+        .await;
+    d.send(b"sgw 20000 2 pool\n").await;
+    while s.mgr.stats().waiting < 1 {
+        tokio::task::yield_now().await;
+    }
+    a.ask("sr pool\n", "1 Shared Lock Release Success: pool\n")
+        .await;
+    d.expect(b"2 Shared Lock Get Success: pool\n").await;
+    b.ask("sgw 20 1 pool\n", "2 Shared Lock Get Success: pool\n")
+        .await;
+    a.ask("sgw 20 2 pool\n", "0 Shared Lock Get Timeout: pool\n")
+        .await;
+    // Invalid arguments echo the normalised argument.
+    a.ask("gw\n", "0 Invalid Arguments: \n").await;
+    a.ask("gw x   y\n", "0 Invalid Arguments: x y\n").await;
+    a.ask("sgw 10 0 n\n", "0 Invalid Arguments: 10 0 n\n").await;
+    a.ask("sgw 10\n", "0 Invalid Arguments: 10\n").await;
+    a.ask("gw 0\n", "").await;
+    assert!(
+        a.line().await.ends_with("Lock Get Success: \n"),
+        "an empty name is valid"
+    );
+    // q never reports extension verbs.
+    let stats = a.stats().await;
+    assert!(
+        stats
+            .iter()
+            .all(|(k, _)| !k.contains("gw") && k != "command_ext")
+    );
+    assert_eq!(stat(&stats, "invalid_commands"), 0);
+}
+
+#[tokio::test]
+async fn a_disconnected_waiter_is_never_granted() {
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    a.ask("g w\n", "1 Lock Get Success: w\n").await;
+    let before = a.stats().await;
+    {
+        let mut b = Client::connect(&s).await;
+        b.send(b"gw 60000 w\n").await;
+        while s.mgr.stats().waiting < 1 {
+            tokio::task::yield_now().await;
+        }
+        socket2::SockRef::from(&b.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    } // reset while waiting
+    while stat(&a.stats().await, "connections") != 1 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(s.mgr.stats().waiting, 0);
+    a.ask("r w\n", "1 Lock Release Success: w\n").await;
+    a.ask("i w\n", "0 Lock Not Locked: w\n").await; // nobody got it
+    let after = a.stats().await;
+    assert_eq!(
+        stat(&after, "orphans"),
+        stat(&before, "orphans"),
+        "nothing orphaned"
+    );
+}
+
+#[tokio::test]
+async fn a_half_closed_waiter_still_gets_its_answer() {
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    a.ask("g h\n", "1 Lock Get Success: h\n").await;
+    let mut b = Client::connect(&s).await;
+    b.send(b"gw 60000 h").await; // no LF, then half-close
+    b.stream.shutdown().await.unwrap();
+    while s.mgr.stats().waiting < 1 {
+        tokio::task::yield_now().await;
+    }
+    a.ask("r h\n", "1 Lock Release Success: h\n").await;
+    b.token("h").await;
+    let mut rest = Vec::new();
+    b.stream.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
 }

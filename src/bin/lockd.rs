@@ -50,6 +50,10 @@ struct Args {
     /// are legitimate).
     #[arg(long, default_value_t = 0)]
     idle_timeout: u64,
+    /// Cap in milliseconds for the waiting extension verbs (`gw`, `sgw`); longer requested
+    /// waits are cut to it.
+    #[arg(long, default_value_t = 600_000)]
+    max_wait_ms: u64,
     /// Log level filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, default_value = "info", env = "LOCKD_LOG")]
     log: String,
@@ -75,6 +79,7 @@ async fn main() -> std::io::Result<()> {
     config.max_locks_per_session = args.max_locks_per_session as usize;
     config.keepalive = secs(args.keepalive);
     config.idle_timeout = secs(args.idle_timeout);
+    config.max_wait = Duration::from_millis(args.max_wait_ms);
 
     let server = Server::new(LockManager::new(), config);
     let listener = server.bind().await?;

@@ -9,6 +9,7 @@
 //! starting with LF.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Shared;
 use crate::protocol::{Verb, reply};
@@ -24,6 +25,43 @@ fn shared_key(name: &[u8]) -> Vec<u8> {
     key
 }
 
+/// A waiting extension request (`gw`/`sgw` with a wait), run by the connection: while it waits,
+/// the connection's later lines wait behind it (§12).
+pub(crate) enum Wait {
+    Get {
+        wait: Duration,
+        name: Vec<u8>,
+    },
+    Shared {
+        wait: Duration,
+        limit: usize,
+        name: Vec<u8>,
+    },
+}
+
+/// `MS NAME` / `MS LIMIT NAME` (§12): decimal numbers, the name is the rest (maybe empty).
+fn ext_args(arg: &[u8], with_limit: bool) -> Option<(u64, usize, &[u8])> {
+    fn decimal(s: &[u8]) -> Option<u64> {
+        if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        // Saturate: a huge wait is cut to the cap anyway, a huge limit is no limit.
+        Some(s.iter().fold(0u64, |n, d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        }))
+    }
+    let mut parts = arg.splitn(if with_limit { 3 } else { 2 }, |&b| b == b' ');
+    let ms = decimal(parts.next()?)?;
+    let limit = match with_limit {
+        true => usize::try_from(decimal(parts.next()?)?).unwrap_or(usize::MAX),
+        false => usize::MAX,
+    };
+    if limit == 0 {
+        return None;
+    }
+    Some((ms, limit, parts.next().unwrap_or(b"")))
+}
+
 /// One protocol connection's view of the server.
 pub(crate) struct Conn<'a> {
     pub(crate) session: &'a Session,
@@ -32,8 +70,9 @@ pub(crate) struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    /// Applies one valid request and appends its reply (possibly nothing) to `out`.
-    pub(crate) fn apply(&self, verb: Verb, arg: &[u8], out: &mut Vec<u8>) {
+    /// Applies one valid request and appends its reply (possibly nothing) to `out`, or returns
+    /// the wait the connection must run to answer it.
+    pub(crate) fn apply(&self, verb: Verb, arg: &[u8], out: &mut Vec<u8>) -> Option<Wait> {
         let sh = self.shared;
         let cfg = &sh.config;
         sh.counters.command(verb); // counted before the reply is built (§8)
@@ -112,9 +151,69 @@ impl Conn<'_> {
                 }
                 reply::stats(out, sh.counters.report(locks, shared_locks));
             }
-            // Extension verbs (§12) are not served yet: like an old server, say nothing.
-            Verb::Ext | Verb::GetWait | Verb::SharedGetWait => {}
+            Verb::Ext => out.extend_from_slice(reply::EXT),
+            Verb::GetWait => match ext_args(arg, false) {
+                None => reply::invalid_arguments(out, arg),
+                Some((0, _, name)) => match self.session.get(name) {
+                    Ok(guard) => self.kept(guard, name, out),
+                    Err(_) => reply::lock(out, 0, reply::GET_FAILURE, name),
+                },
+                Some((ms, _, name)) => {
+                    let wait = Duration::from_millis(ms).min(cfg.max_wait);
+                    let name = name.to_vec();
+                    return Some(Wait::Get { wait, name });
+                }
+            },
+            Verb::SharedGetWait => match ext_args(arg, true) {
+                None => reply::invalid_arguments(out, arg),
+                Some((0, limit, name)) => {
+                    match self.session.get_shared_max(shared_key(name), limit) {
+                        Ok(guard) => self.kept_shared(guard, name, out),
+                        Err(_) => reply::lock(out, 0, reply::SHARED_GET_FAILURE, name),
+                    }
+                }
+                Some((ms, limit, name)) => {
+                    let wait = Duration::from_millis(ms).min(cfg.max_wait);
+                    let name = name.to_vec();
+                    return Some(Wait::Shared { wait, limit, name });
+                }
+            },
         }
+        None
+    }
+
+    /// Runs a waiting request to its reply. Cancel safe: dropping it (the peer reset, the
+    /// server was destroyed) leaves the queue, and nothing is granted or orphaned.
+    pub(crate) async fn wait(&self, wait: Wait, out: &mut Vec<u8>) {
+        match wait {
+            Wait::Get { wait, name } => match self.session.lock_timeout(&name, wait).await {
+                Ok(guard) => self.kept(guard, &name, out),
+                Err(crate::Error::Timeout { .. }) => reply::lock(out, 0, reply::GET_TIMEOUT, &name),
+                Err(_) => reply::lock(out, 0, reply::GET_FAILURE, &name),
+            },
+            Wait::Shared { wait, limit, name } => {
+                let key = shared_key(&name);
+                match self.session.lock_shared_max_timeout(key, limit, wait).await {
+                    Ok(guard) => self.kept_shared(guard, &name, out),
+                    Err(crate::Error::Timeout { .. }) => {
+                        reply::lock(out, 0, reply::SHARED_GET_TIMEOUT, &name)
+                    }
+                    Err(_) => reply::lock(out, 0, reply::SHARED_GET_FAILURE, &name),
+                }
+            }
+        }
+    }
+
+    /// `T Lock Get Success: NAME`, T the fencing token; the session keeps the lock.
+    fn kept(&self, guard: crate::ExclusiveGuard, name: &[u8], out: &mut Vec<u8>) {
+        reply::lock(out, guard.token(), reply::GET_SUCCESS, name);
+        let _ = guard.keep();
+    }
+
+    /// `N Shared Lock Get Success: NAME`, N the holder count; the session keeps the lock.
+    fn kept_shared(&self, guard: crate::SharedGuard, name: &[u8], out: &mut Vec<u8>) {
+        reply::lock(out, guard.count() as u64, reply::SHARED_GET_SUCCESS, name);
+        let _ = guard.keep();
     }
 
     /// How a holder appears in `d`/`sd`: its registered name (registry on), else its id.

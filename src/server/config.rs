@@ -28,6 +28,9 @@ pub struct Config {
     pub keepalive: Option<Duration>,
     /// Close a connection silent this long, releasing its locks; `None` = off (default).
     pub idle_timeout: Option<Duration>,
+    /// Cap for the waiting extension verbs `gw`/`sgw`; longer waits are cut to it (default
+    /// 10 minutes).
+    pub max_wait: Duration,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             max_locks_per_session: 0,
             keepalive: Some(Duration::from_secs(60)),
             idle_timeout: None,
+            max_wait: Duration::from_secs(600),
         }
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Lines are processed one at a time and replies are written before more input is read, so a
 //! peer that does not read its replies stops being read (backpressure): memory per connection is
-//! bounded by the read buffer, the line limit and one batch of replies.
+//! bounded by the read buffer, the line limit and one batch of replies. While a waiting extension
+//! request (`gw`, `sgw`) waits, later lines wait behind it; input that arrives meanwhile is
+//! buffered up to the same bound, and a reset or a server destroy cancels the wait.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::Shared;
-use super::commands::Conn;
+use super::commands::{Conn, Wait};
 use crate::protocol::request::verb_of_start;
 use crate::protocol::{Frame, Line, LineDecoder, parse_line, reply};
 
@@ -60,44 +62,128 @@ where
     let (mut rd, mut wr) = tokio::io::split(stream);
     let idle = conn.shared.config.idle_timeout;
     let mut decoder = LineDecoder::new(conn.shared.config.max_line_bytes);
-    let mut buf = vec![0u8; READ_BUFFER];
+    let mut input = Input {
+        bytes: Vec::new(),
+        eof: false,
+        cap: READ_BUFFER + conn.shared.config.max_line_bytes,
+    };
     let mut out = Vec::new();
     loop {
-        let read = async {
-            match idle {
-                Some(limit) => tokio::time::timeout(limit, rd.read(&mut buf))
-                    .await
-                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-                None => rd.read(&mut buf).await,
+        if input.bytes.is_empty() && !input.eof {
+            let read = async {
+                match idle {
+                    Some(limit) => tokio::time::timeout(limit, input.read(&mut rd))
+                        .await
+                        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+                    None => input.read(&mut rd).await,
+                }
+            };
+            tokio::select! {
+                r = read => if r.is_err() { return }, // reset, error, idle timeout
+                _ = stop.wait_for(|destroy| *destroy) => return,
             }
-        };
-        let n = tokio::select! {
-            r = read => match r {
-                Ok(n) => n,
-                Err(_) => return, // reset, error, idle timeout
-            },
-            _ = stop.wait_for(|destroy| *destroy) => return,
-        };
-        if n == 0 {
+        }
+        // Bytes that arrive while a line waits land in `input` and are framed next round.
+        let mut chunk = std::mem::take(&mut input.bytes);
+        let mut at = 0;
+        while at < chunk.len() {
+            let (used, frame) = decoder.decode(&chunk[at..]);
+            at += used;
+            if let Some(frame) = frame {
+                if !process(
+                    conn, frame, &mut out, &mut rd, &mut wr, &mut input, &mut stop,
+                )
+                .await
+                {
+                    return;
+                }
+            }
+        }
+        if input.bytes.is_empty() {
+            chunk.clear();
+            input.bytes = chunk; // reuse the allocation
+        }
+        if input.eof && input.bytes.is_empty() {
             // Half-close: the last, unterminated line is still answered (§3.1).
             if let Some(frame) = decoder.decode_eof() {
-                handle(conn, frame, &mut out);
+                if !process(
+                    conn, frame, &mut out, &mut rd, &mut wr, &mut input, &mut stop,
+                )
+                .await
+                {
+                    return;
+                }
             }
             let _ = write(&mut wr, &out, &mut stop).await;
             return;
-        }
-        let mut at = 0;
-        while at < n {
-            let (used, frame) = decoder.decode(&buf[at..n]);
-            at += used;
-            if let Some(frame) = frame {
-                handle(conn, frame, &mut out);
-            }
         }
         if !write(&mut wr, &out, &mut stop).await {
             return;
         }
         out.clear();
+    }
+}
+
+/// Input read from the peer but not framed yet.
+struct Input {
+    bytes: Vec<u8>,
+    eof: bool,
+    /// Stop reading beyond this while a line waits (backpressure).
+    cap: usize,
+}
+
+impl Input {
+    /// Appends one read; `Ok` also at EOF (recorded in `eof`).
+    ///
+    /// Cancel safe (`read_buf` appends only what it read), which matters: while a line waits,
+    /// this read races the wait and is dropped when the wait ends first.
+    async fn read<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> std::io::Result<()> {
+        self.bytes.reserve(READ_BUFFER);
+        if rd.read_buf(&mut self.bytes).await? == 0 {
+            self.eof = true;
+        }
+        Ok(())
+    }
+}
+
+/// Handles one frame; a waiting extension request is run here, watching the peer and the
+/// server meanwhile. Returns false if the connection must end.
+async fn process<R, W>(
+    conn: &Conn<'_>,
+    frame: Frame,
+    out: &mut Vec<u8>,
+    rd: &mut R,
+    wr: &mut W,
+    input: &mut Input,
+    stop: &mut watch::Receiver<bool>,
+) -> bool
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let Some(wait) = handle(conn, frame, out) else {
+        return true;
+    };
+    // Earlier replies go out before the wait starts.
+    if !write(wr, out, stop).await {
+        return false;
+    }
+    out.clear();
+    let waiting = conn.wait(wait, out);
+    tokio::pin!(waiting);
+    loop {
+        let can_read = !input.eof && input.bytes.len() < input.cap;
+        tokio::select! {
+            () = &mut waiting => return true,
+            r = input.read(rd), if can_read => {
+                // A reset cancels the wait (nothing granted, nothing orphaned); a half-close
+                // does not: the line is still answered.
+                if r.is_err() {
+                    return false;
+                }
+            }
+            _ = stop.wait_for(|destroy| *destroy) => return false,
+        }
     }
 }
 
@@ -116,11 +202,12 @@ async fn write<W: AsyncWrite + Unpin>(
     }
 }
 
-fn handle(conn: &Conn<'_>, frame: Frame, out: &mut Vec<u8>) {
+/// Applies one frame, appending its reply to `out`, or returns the wait that will answer it.
+fn handle(conn: &Conn<'_>, frame: Frame, out: &mut Vec<u8>) -> Option<Wait> {
     let counters = &conn.shared.counters;
     match frame {
         Frame::Line(line) => match parse_line(&line) {
-            Line::Request { verb, arg } => conn.apply(verb, &arg, out),
+            Line::Request { verb, arg } => return conn.apply(verb, &arg, out),
             Line::Empty | Line::Invalid => {
                 counters.invalid.fetch_add(1, Ordering::SeqCst); // no reply (§6.5)
             }
@@ -133,4 +220,5 @@ fn handle(conn: &Conn<'_>, frame: Frame, out: &mut Vec<u8>) {
             }
         }
     }
+    None
 }
