@@ -55,6 +55,45 @@ pub enum Error {
         /// The session's limit.
         limit: usize,
     },
+    /// (client) The server answered with a failure (`0 …`); `text` is its reply after the
+    /// number, e.g. `Lock Get Failure: jobs/nightly`.
+    #[cfg(feature = "client")]
+    Server {
+        /// The server's text.
+        text: String,
+    },
+    /// (client) The connection could not be made, or broke; `message` says how. Requests made
+    /// after this fail the same way: the client never reconnects or re-acquires silently.
+    #[cfg(feature = "client")]
+    Connection {
+        /// What happened.
+        message: String,
+    },
+    /// (client) No reply came in time; the client closed the connection (a late reply would be
+    /// matched to the wrong request), so the locks it held are gone.
+    #[cfg(feature = "client")]
+    ReplyTimeout {
+        /// The request that got no reply.
+        request: String,
+    },
+    /// (client) The feature a request needs is turned off on the server (`0 disabled`).
+    #[cfg(feature = "client")]
+    Disabled {
+        /// Which: `dump`, `registry`, or `dump and/or registry`.
+        feature: &'static str,
+    },
+    /// (client) A name or argument that cannot be sent: it contains CR or LF.
+    #[cfg(feature = "client")]
+    InvalidName,
+    /// (client) The server does not serve the extension verbs (`gw`, `sgw`).
+    #[cfg(feature = "client")]
+    Unsupported,
+    /// (client) The server sent something the protocol does not allow here.
+    #[cfg(feature = "client")]
+    Protocol {
+        /// What was wrong.
+        message: String,
+    },
 }
 
 /// Why a lock was not available to a try form.
@@ -100,6 +139,30 @@ impl fmt::Display for Error {
                 f,
                 "cannot acquire lock {name:?}: the session already holds its limit of {limit} lock(s); release one first"
             ),
+            #[cfg(feature = "client")]
+            Error::Server { text } => write!(f, "the lockd server refused: {text}"),
+            #[cfg(feature = "client")]
+            Error::Connection { message } => write!(
+                f,
+                "lockd connection failed: {message}; its locks are released; create a new client"
+            ),
+            #[cfg(feature = "client")]
+            Error::ReplyTimeout { request } => write!(
+                f,
+                "no reply to {request:?} in time; the connection was closed and its locks released"
+            ),
+            #[cfg(feature = "client")]
+            Error::Disabled { feature } => {
+                write!(f, "the {feature} feature of the lockd server is disabled")
+            }
+            #[cfg(feature = "client")]
+            Error::InvalidName => f.write_str("lock names and arguments cannot contain CR or LF"),
+            #[cfg(feature = "client")]
+            Error::Unsupported => {
+                f.write_str("the lockd server does not support the extension verbs (gw, sgw)")
+            }
+            #[cfg(feature = "client")]
+            Error::Protocol { message } => write!(f, "lockd protocol error: {message}"),
         }
     }
 }

@@ -67,6 +67,7 @@
 //! | `sync` | the loom facade for every synchronisation type |
 //! | `protocol` | (`tcp-server`/`client`) the lockd line protocol: framing, parsing, reply texts |
 //! | `server` | (`tcp-server`) the lockd server: accept loop, connections, commands, stats |
+//! | `client` | (`client`) async client for lockd and glockd-compatible servers |
 //! | `clock` | the cheap coarse clock behind "held since" |
 //!
 //! ## Features
@@ -91,6 +92,8 @@ mod wait;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(any(feature = "tcp-server", feature = "client"))]
 pub mod protocol;
 #[cfg(feature = "tcp-server")]

@@ -1,0 +1,370 @@
+//! `client`: an async client for the lockd line protocol, for lockd and any glockd-compatible
+//! server. It follows the rules of spec §11: one request in flight, FIFO; requests may be made
+//! before the connection is up (they queue); a single-line reply that does not come in time
+//! closes the connection (its locks are then released by the server) and nothing is retried or
+//! re-acquired silently.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), lockd::Error> {
+//! use lockd::client::Client;
+//!
+//! let client = Client::connect("127.0.0.1:9999");       // returns at once; requests queue
+//! client.get("jobs/nightly").await?;                     // Err(Error::Server) if taken
+//! assert!(client.inspect("jobs/nightly").await?);
+//! let holders = client.get_shared("pool").await?;        // the holder count
+//! let token = client.get_wait("deploy", std::time::Duration::from_secs(5)).await?;
+//! client.release("jobs/nightly").await?;
+//! client.disconnect().await;                             // the server releases the rest
+//! # let _ = (holders, token); Ok(()) }
+//! ```
+
+mod task;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+use task::{Call, Shape};
+
+/// Where to connect.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// `host:port`.
+    Tcp(String),
+    /// A Unix-domain socket path.
+    #[cfg(unix)]
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(a) => f.write_str(a),
+            #[cfg(unix)]
+            Target::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// Timeouts (spec §11).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    connect_timeout: Duration,
+    reply_timeout: Duration,
+    multi_line_idle: Duration,
+}
+
+/// Options for a [`Client`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    settings: Settings,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            settings: Settings {
+                connect_timeout: Duration::from_secs(5),
+                reply_timeout: Duration::from_secs(5),
+                multi_line_idle: Duration::from_millis(100),
+            },
+        }
+    }
+}
+
+impl Builder {
+    /// How long connecting may take (default 5 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.settings.connect_timeout = d;
+        self
+    }
+
+    /// How long a single-line reply may take (default 5 s; waiting verbs add their wait).
+    pub fn reply_timeout(mut self, d: Duration) -> Self {
+        self.settings.reply_timeout = d;
+        self
+    }
+
+    /// The silence that ends a multi-line reply (default 100 ms, as the Node client).
+    pub fn multi_line_idle(mut self, d: Duration) -> Self {
+        self.settings.multi_line_idle = d;
+        self
+    }
+
+    /// Starts connecting to `target`; returns at once (needs a Tokio runtime).
+    pub fn connect(self, target: Target) -> Client {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(task::run(target, self.settings, rx));
+        Client {
+            tx,
+            task,
+            extensions: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+/// A connection to a lockd server. Its requests are served one at a time, in call order; the
+/// connection is the owner of every lock taken through it.
+pub struct Client {
+    tx: mpsc::UnboundedSender<Call>,
+    task: tokio::task::JoinHandle<()>,
+    extensions: tokio::sync::OnceCell<bool>,
+}
+
+fn check(name: &[u8]) -> Result<(), Error> {
+    if name.iter().any(|&b| b == b'\r' || b == b'\n') {
+        Err(Error::InvalidName)
+    } else {
+        Ok(())
+    }
+}
+
+/// Splits `N text` into (N, text).
+fn status(line: &[u8]) -> Result<(u64, String), Error> {
+    let text = String::from_utf8_lossy(line);
+    let (n, rest) = text.split_once(' ').unwrap_or((&text, ""));
+    let n = n.parse().map_err(|_| Error::Protocol {
+        message: format!("expected a number first in {text:?}"),
+    })?;
+    Ok((n, rest.to_string()))
+}
+
+/// Splits `LEFT: RIGHT` at the first `: `.
+fn pair(line: &[u8]) -> (String, String) {
+    let text = String::from_utf8_lossy(line);
+    match text.split_once(": ") {
+        Some((l, r)) => (l.to_string(), r.to_string()),
+        None => (text.into_owned(), String::new()),
+    }
+}
+
+impl Client {
+    /// Connects to `host:port` with default options; returns at once.
+    pub fn connect(addr: impl Into<String>) -> Client {
+        Builder::default().connect(Target::Tcp(addr.into()))
+    }
+
+    /// Options (timeouts) and other targets.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    async fn call(&self, verb: &str, arg: &[u8], shape: Shape) -> Result<Vec<Vec<u8>>, Error> {
+        check(arg)?;
+        let mut line = verb.as_bytes().to_vec();
+        if !arg.is_empty() {
+            line.push(b' ');
+            line.extend_from_slice(arg);
+        }
+        line.push(b'\n');
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Call { line, shape, reply })
+            .map_err(|_| Error::Connection {
+                message: "client closed".into(),
+            })?;
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::Connection {
+                message: "connection task ended".into(),
+            })
+        })
+    }
+
+    /// One line: (number, text); 0 becomes `Error::Server` unless `zero_ok`.
+    async fn one(
+        &self,
+        verb: &str,
+        arg: &[u8],
+        extra: Duration,
+        zero_ok: bool,
+    ) -> Result<u64, Error> {
+        let lines = self.call(verb, arg, Shape::One { extra }).await?;
+        let (n, text) = status(&lines[0])?;
+        if n == 0 && !zero_ok {
+            return Err(match text.as_str() {
+                "disabled" => Error::Disabled {
+                    feature: "registry",
+                },
+                _ => Error::Server { text },
+            });
+        }
+        Ok(n)
+    }
+
+    async fn many(
+        &self,
+        verb: &str,
+        arg: &[u8],
+        feature: &'static str,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        let lines = self.call(verb, arg, Shape::Many).await?;
+        match lines.first().map(Vec::as_slice) {
+            Some(b"0 disabled") => Err(Error::Disabled { feature }),
+            Some(b"0 Line Too Long") => Err(Error::Server {
+                text: "Line Too Long".into(),
+            }),
+            _ => Ok(lines),
+        }
+    }
+
+    /// `g`: takes `name` exclusively, or `Error::Server` if another connection holds it.
+    pub async fn get(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.one("g", name.as_ref(), Duration::ZERO, false)
+            .await
+            .map(drop)
+    }
+
+    /// `r`: releases `name`; `Error::Server` if this connection does not hold it.
+    pub async fn release(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.one("r", name.as_ref(), Duration::ZERO, false)
+            .await
+            .map(drop)
+    }
+
+    /// `i`: whether anyone holds `name`.
+    pub async fn inspect(&self, name: impl AsRef<[u8]>) -> Result<bool, Error> {
+        Ok(self.one("i", name.as_ref(), Duration::ZERO, true).await? != 0)
+    }
+
+    /// `sg`: joins the shared lock `name`; returns the holder count.
+    pub async fn get_shared(&self, name: impl AsRef<[u8]>) -> Result<u64, Error> {
+        self.one("sg", name.as_ref(), Duration::ZERO, false).await
+    }
+
+    /// `sr`: leaves the shared lock `name`.
+    pub async fn release_shared(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.one("sr", name.as_ref(), Duration::ZERO, false)
+            .await
+            .map(drop)
+    }
+
+    /// `si`: how many hold the shared lock `name`.
+    pub async fn inspect_shared(&self, name: impl AsRef<[u8]>) -> Result<u64, Error> {
+        self.one("si", name.as_ref(), Duration::ZERO, true).await
+    }
+
+    /// `d`: exclusive locks and their holders (all, or just `name`).
+    pub async fn dump(&self, name: Option<&str>) -> Result<BTreeMap<String, String>, Error> {
+        let lines = self
+            .many("d", name.unwrap_or("").as_bytes(), "dump")
+            .await?;
+        Ok(lines.iter().map(|l| pair(l)).collect())
+    }
+
+    /// `sd`: shared locks and their holders in acquisition order (all, or just `name`).
+    pub async fn dump_shared(
+        &self,
+        name: Option<&str>,
+    ) -> Result<BTreeMap<String, Vec<String>>, Error> {
+        let lines = self
+            .many("sd", name.unwrap_or("").as_bytes(), "dump")
+            .await?;
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (lock, holder) in lines.iter().map(|l| pair(l)) {
+            map.entry(lock).or_default().push(holder);
+        }
+        Ok(map)
+    }
+
+    /// `me`: this connection's id (address) and registered name (the id again if none).
+    pub async fn get_name(&self) -> Result<(String, String), Error> {
+        let lines = self
+            .call(
+                "me",
+                b"",
+                Shape::One {
+                    extra: Duration::ZERO,
+                },
+            )
+            .await?;
+        let text = String::from_utf8_lossy(&lines[0]).into_owned();
+        let mut parts = text.splitn(3, ' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("1"), Some(id), name) => Ok((id.to_string(), name.unwrap_or("").to_string())),
+            _ => Err(Error::Protocol {
+                message: format!("unexpected `me` reply {text:?}"),
+            }),
+        }
+    }
+
+    /// `iam`: registers a display name (empty: unregisters).
+    pub async fn set_name(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.one("iam", name.as_ref(), Duration::ZERO, false)
+            .await
+            .map(drop)
+    }
+
+    /// `who`: registered connections as (id, name), oldest registration first.
+    pub async fn list_clients(&self, name: Option<&str>) -> Result<Vec<(String, String)>, Error> {
+        let lines = self
+            .many("who", name.unwrap_or("").as_bytes(), "dump and/or registry")
+            .await?;
+        Ok(lines.iter().map(|l| pair(l)).collect())
+    }
+
+    /// `q`: the server's counters.
+    pub async fn stats(&self) -> Result<BTreeMap<String, u64>, Error> {
+        let lines = self.many("q", b"", "stats").await?;
+        lines
+            .iter()
+            .map(|l| {
+                let (k, v) = pair(l);
+                let v = v.parse().map_err(|_| Error::Protocol {
+                    message: format!("bad stat line {k}: {v}"),
+                })?;
+                Ok((k, v))
+            })
+            .collect()
+    }
+
+    async fn extensions(&self) -> Result<(), Error> {
+        let supported = self
+            .extensions
+            .get_or_try_init(|| async {
+                let lines = self.call("ext", b"", Shape::Many).await?;
+                Ok::<_, Error>(lines.first().is_some_and(|l| l.starts_with(b"1 ext")))
+            })
+            .await?;
+        if *supported {
+            Ok(())
+        } else {
+            Err(Error::Unsupported)
+        }
+    }
+
+    /// `gw` (extension): waits up to `wait` for `name`, first come first served; returns the
+    /// fencing token. `Duration::ZERO` tries once.
+    pub async fn get_wait(&self, name: impl AsRef<[u8]>, wait: Duration) -> Result<u64, Error> {
+        self.extensions().await?;
+        let arg = [format!("{} ", wait.as_millis()).as_bytes(), name.as_ref()].concat();
+        self.one("gw", &arg, wait, false).await
+    }
+
+    /// `sgw` (extension): waits up to `wait` until fewer than `limit` hold `name`, joins, and
+    /// returns the holder count.
+    pub async fn get_shared_wait(
+        &self,
+        name: impl AsRef<[u8]>,
+        limit: u64,
+        wait: Duration,
+    ) -> Result<u64, Error> {
+        self.extensions().await?;
+        let arg = [
+            format!("{} {limit} ", wait.as_millis()).as_bytes(),
+            name.as_ref(),
+        ]
+        .concat();
+        self.one("sgw", &arg, wait, false).await
+    }
+
+    /// Closes the connection after the requests already made; the server releases everything
+    /// it held.
+    pub async fn disconnect(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,181 @@
+//! The client's connection task: owns the socket, serves queued requests one at a time (FIFO),
+//! and applies the reply rules of spec §11. Every failure is final for the connection.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Settings, Target};
+use crate::Error;
+
+/// How a request's reply ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Shape {
+    /// One line, within the reply timeout plus `extra`.
+    One { extra: Duration },
+    /// Zero or more lines, ended by `multi_line_idle` of silence, or at once by a first line
+    /// `0 disabled` / `0 Line Too Long`.
+    Many,
+}
+
+pub(crate) struct Call {
+    pub(crate) line: Vec<u8>,
+    pub(crate) shape: Shape,
+    pub(crate) reply: oneshot::Sender<Result<Vec<Vec<u8>>, Error>>,
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn open(target: &Target, timeout: Duration) -> Result<Box<dyn Stream>, Error> {
+    let connect = async {
+        Ok::<Box<dyn Stream>, io::Error>(match target {
+            Target::Tcp(addr) => {
+                let s = tokio::net::TcpStream::connect(addr.as_str()).await?;
+                s.set_nodelay(true)?;
+                Box::new(s)
+            }
+            #[cfg(unix)]
+            Target::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+        })
+    };
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(Error::Connection {
+            message: format!("connecting to {target}: {e}"),
+        }),
+        Err(_) => Err(Error::Connection {
+            message: format!("connecting to {target}: timed out after {timeout:?}"),
+        }),
+    }
+}
+
+/// Runs until the client is dropped or the connection fails; afterwards every queued and
+/// later call gets the failure.
+pub(crate) async fn run(
+    target: Target,
+    settings: Settings,
+    mut calls: mpsc::UnboundedReceiver<Call>,
+) {
+    let failure = match open(&target, settings.connect_timeout).await {
+        Ok(stream) => serve(stream, &settings, &mut calls).await,
+        Err(e) => e,
+    };
+    while let Some(call) = calls.recv().await {
+        let _ = call.reply.send(Err(failure.clone()));
+    }
+}
+
+async fn serve(
+    stream: Box<dyn Stream>,
+    settings: &Settings,
+    calls: &mut mpsc::UnboundedReceiver<Call>,
+) -> Error {
+    let (rd, mut wr) = tokio::io::split(stream);
+    let mut rd = BufReader::new(rd);
+    let mut line = Vec::new();
+    loop {
+        // Idle: a line from the server now would answer no request.
+        let call = tokio::select! {
+            call = calls.recv() => match call {
+                Some(call) => call,
+                None => return Error::Connection { message: "client closed".into() },
+            },
+            r = read_line(&mut rd, &mut line) => {
+                return match r {
+                    Ok(true) => Error::Protocol {
+                        message: format!(
+                            "unexpected data with no request pending: {:?}",
+                            String::from_utf8_lossy(&line)
+                        ),
+                    },
+                    Ok(false) => Error::Connection { message: "the server closed the connection".into() },
+                    Err(e) => Error::Connection { message: e.to_string() },
+                };
+            }
+        };
+        if let Err(e) = wr.write_all(&call.line).await {
+            let e = Error::Connection {
+                message: e.to_string(),
+            };
+            let _ = call.reply.send(Err(e.clone()));
+            return e;
+        }
+        let result = match call.shape {
+            Shape::One { extra } => {
+                let limit = settings.reply_timeout + extra;
+                match tokio::time::timeout(limit, read_line(&mut rd, &mut line)).await {
+                    Ok(Ok(true)) => Ok(vec![line.clone()]),
+                    Ok(Ok(false)) => Err(Error::Connection {
+                        message: "the server closed the connection".into(),
+                    }),
+                    Ok(Err(e)) => Err(Error::Connection {
+                        message: e.to_string(),
+                    }),
+                    Err(_) => Err(Error::ReplyTimeout {
+                        request: String::from_utf8_lossy(call.line.trim_ascii_end()).into_owned(),
+                    }),
+                }
+            }
+            Shape::Many => read_many(&mut rd, &mut line, settings.multi_line_idle).await,
+        };
+        let fatal = match &result {
+            Err(e @ (Error::Connection { .. } | Error::ReplyTimeout { .. })) => Some(e.clone()),
+            _ => None,
+        };
+        let _ = call.reply.send(result);
+        if let Some(e) = fatal {
+            return e; // closes the connection: its locks are released by the server
+        }
+    }
+}
+
+/// Lines until `idle` passes with nothing more; ends at once after `0 disabled` or
+/// `0 Line Too Long` as the first line.
+async fn read_many<R: AsyncBufReadExt + Unpin>(
+    rd: &mut R,
+    line: &mut Vec<u8>,
+    idle: Duration,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let mut lines = Vec::new();
+    loop {
+        match tokio::time::timeout(idle, read_line(rd, line)).await {
+            Err(_) => return Ok(lines),
+            Ok(Ok(true)) => {
+                let first_is_final =
+                    lines.is_empty() && (line == b"0 disabled" || line == b"0 Line Too Long");
+                lines.push(line.clone());
+                if first_is_final {
+                    return Ok(lines);
+                }
+            }
+            Ok(Ok(false)) => return Ok(lines),
+            Ok(Err(e)) => {
+                return Err(Error::Connection {
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// Reads the next non-blank line into `line` (without LF or CRLF). False at EOF.
+///
+/// Cancel safe enough for its use: when idle, a partially read line is only ever followed by a
+/// protocol error.
+async fn read_line<R: AsyncBufReadExt + Unpin>(rd: &mut R, line: &mut Vec<u8>) -> io::Result<bool> {
+    loop {
+        line.clear();
+        if rd.read_until(b'\n', line).await? == 0 {
+            return Ok(false);
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        if !line.is_empty() {
+            return Ok(true);
+        }
+    }
+}
