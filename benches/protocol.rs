@@ -32,8 +32,12 @@ fn parse_format(c: &mut Criterion) {
         let mut out = Vec::with_capacity(64);
         b.iter(|| {
             let (_, frame) = decoder.decode(black_box(LINE));
-            let Some(Frame::Line(line)) = frame else { unreachable!() };
-            let Line::Request { arg, .. } = parse_line(&line) else { unreachable!() };
+            let Some(Frame::Line(line)) = frame else {
+                unreachable!()
+            };
+            let Line::Request { arg, .. } = parse_line(&line) else {
+                unreachable!()
+            };
             out.clear();
             reply::lock(&mut out, 1, reply::GET_SUCCESS, &arg);
             black_box(&out);

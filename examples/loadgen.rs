@@ -85,7 +85,10 @@ async fn worker(args: &Args, id: usize, deadline: Instant) -> std::io::Result<(u
         Keys::Unique => format!("loadgen-{id}"),
         Keys::Shared => "loadgen".to_string(),
     };
-    let reqs = [request(args.mode, &key, true), request(args.mode, &key, false)];
+    let reqs = [
+        request(args.mode, &key, true),
+        request(args.mode, &key, false),
+    ];
     let mut sent: VecDeque<Instant> = VecDeque::with_capacity(args.pipeline);
     let mut latencies = Vec::new();
     let mut next = 0usize;
@@ -203,7 +206,10 @@ async fn idle(args: &Args, n: usize) -> std::io::Result<()> {
     while locks_held(&args.addr).await? != 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    println!("all {n} locks free {:.0} ms after the drop", dropped.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "all {n} locks free {:.0} ms after the drop",
+        dropped.elapsed().as_secs_f64() * 1e3
+    );
     Ok(())
 }
 

@@ -754,3 +754,66 @@ async fn a_half_closed_waiter_still_gets_its_answer() {
     b.stream.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty());
 }
+
+#[tokio::test]
+async fn dual_stack_and_ipv6_ids() {
+    // A `::` listener sees IPv4 clients as IPv4-mapped addresses: shown as plain IPv4.
+    let Ok(listener) = TcpListener::bind("[::]:0").await else {
+        eprintln!("no IPv6 on this machine: skipped");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    let server = Server::new(LockManager::new(), Config::default());
+    tokio::spawn(async move { server.serve(listener, std::future::pending::<()>()).await });
+    let mut v4 = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let id = v4.local_addr().unwrap().to_string();
+    assert!(id.starts_with("127.0.0.1:"));
+    v4.write_all(b"me\n").await.unwrap();
+    let want = format!("1 {id} {id}\n");
+    let mut got = vec![0; want.len()];
+    v4.read_exact(&mut got).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), want);
+    if let Ok(mut v6) = TcpStream::connect(("::1", port)).await {
+        let id = format!("[::1]:{}", v6.local_addr().unwrap().port());
+        v6.write_all(b"me\n").await.unwrap();
+        let want = format!("1 {id} {id}\n");
+        let mut got = vec![0; want.len()];
+        v6.read_exact(&mut got).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), want);
+    }
+}
+
+#[tokio::test]
+async fn idle_timeout_closes_and_releases() {
+    let s = start_with(|c| c.idle_timeout = Some(Duration::from_millis(50))).await;
+    let mut a = Client::connect(&s).await;
+    a.ask("g idle\n", "1 Lock Get Success: idle\n").await;
+    let mut rest = Vec::new();
+    a.stream.read_to_end(&mut rest).await.unwrap(); // closed by the server once silent
+    assert!(rest.is_empty());
+    while !s.mgr.is_empty() {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_does_not_hold_up_others() {
+    let s = start().await;
+    let mut greedy = Client::connect(&s).await;
+    greedy.ask("g mine\n", "1 Lock Get Success: mine\n").await;
+    // Megabytes of requests whose replies are never read: the server stops reading from this
+    // connection once its replies back up, and serves everyone else meanwhile.
+    let flood = b"i mine\n".repeat(200_000);
+    let writer = tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(5), greedy.stream.write_all(&flood)).await;
+        greedy // kept alive (and unread) until the end of the test
+    });
+    let mut other = Client::connect(&s).await;
+    for i in 0..100 {
+        other
+            .ask(&format!("g o{i}\n"), &format!("1 Lock Get Success: o{i}\n"))
+            .await;
+    }
+    other.ask("i mine\n", "1 Lock Is Locked: mine\n").await;
+    drop(writer.await.unwrap());
+}
