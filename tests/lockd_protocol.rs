@@ -817,3 +817,132 @@ async fn a_client_that_never_reads_does_not_hold_up_others() {
     other.ask("i mine\n", "1 Lock Is Locked: mine\n").await;
     drop(writer.await.unwrap());
 }
+
+/// The Node port's stats test (nylen/lockd test/batch/protocol.js, "allows getting connection
+/// stats"), step for step in every flag configuration: the counter deltas must be exact (§13).
+#[tokio::test]
+async fn node_suite_stats_deltas_in_all_four_configurations() {
+    for (dump, registry) in [(true, true), (false, true), (true, false), (false, false)] {
+        let s = start_with(|c| {
+            c.dump = dump;
+            c.registry = registry;
+        })
+        .await;
+        let mut c1 = Client::connect(&s).await;
+        let mut c2 = Client::connect(&s).await;
+        let mut c3 = Client::connect(&s).await;
+        let (i1, i2, i3) = (c1.id.clone(), c2.id.clone(), c3.id.clone());
+        let stats1 = c1.stats().await;
+        let keys: Vec<_> = stats1.iter().map(|(k, _)| k.clone()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(stat(&stats1, "connections"), 3);
+        assert_eq!(
+            (stat(&stats1, "locks"), stat(&stats1, "shared_locks")),
+            (0, 0)
+        );
+        let off = "0 disabled\n".to_string();
+        for i in 1..=3 {
+            c1.ask(
+                &format!("i asdf{i}\n"),
+                &format!("0 Lock Not Locked: asdf{i}\n"),
+            )
+            .await;
+        }
+        c1.ask("g asdf1\n", "1 Lock Get Success: asdf1\n").await;
+        c1.ask("g asdf2\n", "1 Lock Get Success: asdf2\n").await;
+        c1.ask("r asdf2\n", "1 Lock Release Success: asdf2\n").await;
+        c2.ask("g asdf2\n", "1 Lock Get Success: asdf2\n").await;
+        c3.ask("g asdf3\n", "1 Lock Get Success: asdf3\n").await;
+        let d = format!("asdf1: {i1}\nasdf2: {i2}\nasdf3: {i3}\n");
+        let d2 = format!("asdf2: {i2}\n");
+        c2.ask("d\n", if dump { &d } else { &off }).await;
+        c1.ask("d asdf2\n", if dump { &d2 } else { &off }).await;
+        c1.ask("si asdf\n", "0 Shared Lock Not Locked: asdf\n")
+            .await;
+        c1.ask("sg asdf\n", "1 Shared Lock Get Success: asdf\n")
+            .await;
+        c2.ask("sg asdf\n", "2 Shared Lock Get Success: asdf\n")
+            .await;
+        c3.ask("sg asdf\n", "3 Shared Lock Get Success: asdf\n")
+            .await;
+        c2.ask("sr asdf\n", "1 Shared Lock Release Success: asdf\n")
+            .await;
+        c2.ask("sg asdg\n", "1 Shared Lock Get Success: asdg\n")
+            .await;
+        let sd = format!("asdf: {i1}\nasdf: {i3}\n");
+        c1.ask("sd asdf\n", if dump { &sd } else { &off }).await;
+        // client1 disconnects; the Node client waits for the close, then goes on at once.
+        c1.stream.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        c1.stream.read_to_end(&mut rest).await.unwrap();
+        // The server closes its side only after the cleanup (§9): already released now.
+        assert!(
+            !s.mgr.inspect("asdf1"),
+            "closed before its locks were released"
+        );
+        let mut n1 = Client::connect(&s).await;
+        let _n2 = Client::connect(&s).await;
+        let n3 = Client::connect(&s).await;
+        // `xx` gets no reply: the next bytes to arrive are the `dump` reply's.
+        n1.send(b"xx\ndump\n").await;
+        if dump {
+            assert!(n1.line().await.starts_with('{'));
+        } else {
+            n1.expect(off.as_bytes()).await;
+        }
+        n1.send(b"dump shared\n").await;
+        if dump {
+            assert!(n1.line().await.starts_with('{'));
+        } else {
+            n1.expect(off.as_bytes()).await;
+        }
+        let n1id = n1.id.clone();
+        n1.ask("me\n", &format!("1 {n1id} {n1id}\n")).await;
+        n1.ask("iam c1\n", if registry { "1 ok\n" } else { &off })
+            .await;
+        let who = format!("{n1id}: c1\n");
+        n1.ask("who\n", if dump && registry { &who } else { &off })
+            .await;
+        let stats2 = c2.stats().await;
+        assert_eq!(
+            stats2
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .len(),
+            19,
+            "the 16 base keys and command_iam, command_me, command_who"
+        );
+        let delta = |k: &str| {
+            let before = stats1.iter().find(|(x, _)| x == k).map_or(0, |(_, v)| *v);
+            stat(&stats2, k) as i64 - before as i64
+        };
+        let expected = [
+            ("command_d", 2),
+            ("command_dump", 2),
+            ("command_g", 4),
+            ("command_i", 3),
+            ("command_iam", 1),
+            ("command_me", 1),
+            ("command_q", 1),
+            ("command_r", 1),
+            ("command_sd", 1),
+            ("command_sg", 4),
+            ("command_si", 1),
+            ("command_sr", 1),
+            ("command_who", 1),
+            ("connections", 2),
+            ("invalid_commands", 1),
+            ("locks", 2),
+            ("orphans", 1),
+            ("shared_locks", 2),
+            ("shared_orphans", 1),
+        ];
+        for (k, want) in expected {
+            assert_eq!(delta(k), want, "{k} with dump={dump} registry={registry}");
+        }
+        drop((c2, c3, n3));
+    }
+}

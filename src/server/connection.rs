@@ -22,7 +22,7 @@ const READ_BUFFER: usize = 16 * 1024;
 
 /// Serves one connection until it ends, then cleans up. `connections` was counted at accept.
 pub(crate) async fn serve<S>(
-    stream: S,
+    mut stream: S,
     id: Arc<[u8]>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
@@ -38,9 +38,11 @@ pub(crate) async fn serve<S>(
         id: &id,
         shared: &shared,
     };
-    run(stream, &conn, stop).await;
+    run(&mut stream, &conn, stop).await;
 
-    // §9: release exclusive and shared holdings, cancel waits, unregister, then uncount.
+    // §9: release exclusive and shared holdings, cancel waits, unregister, uncount, and only
+    // then close our side of the socket: a client that waits for the close (the Node client
+    // does) and asks again at once must see everything released.
     let (exclusive, shared_held) = session.held_counts();
     session.close();
     let counters = &shared.counters;
@@ -53,9 +55,10 @@ pub(crate) async fn serve<S>(
     shared.registry.remove(session.id());
     shared.ids.lock().remove(&session.id());
     counters.connections.fetch_sub(1, Ordering::SeqCst);
+    drop(stream);
 }
 
-async fn run<S>(stream: S, conn: &Conn<'_>, mut stop: watch::Receiver<bool>)
+async fn run<S>(stream: &mut S, conn: &Conn<'_>, mut stop: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
