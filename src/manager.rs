@@ -309,6 +309,20 @@ impl LockManager {
         self.core.table.inspect(key).1
     }
 
+    /// One lock's holders and waiters, as in a [`snapshot`](Self::snapshot) but for one name
+    /// (only its shard is locked); `None` if nobody holds it.
+    pub fn lock_info(&self, name: impl AsRef<[u8]>) -> Option<crate::LockInfo> {
+        let key = self.core.table.key(Name::new(name.as_ref()));
+        let mut info = self.core.table.lock_info(key)?;
+        let sessions = self.core.sessions.lock();
+        for holder in &mut info.holders {
+            if let Some(id) = holder.session {
+                holder.session_name = sessions.get(&id).cloned().flatten();
+            }
+        }
+        Some(info)
+    }
+
     /// A consistent view of every held lock (holders with session id and registered name, mode,
     /// token, since when; waiter counts) and the counters, all from one instant.
     ///

@@ -223,6 +223,15 @@ impl Table {
         }
     }
 
+    /// One lock's entry, if held (its shard alone is locked).
+    pub(crate) fn lock_info(&self, key: Key<'_>) -> Option<LockInfo> {
+        let shard = self.shard(key.hash).state.lock();
+        let node = shard.find(key)?;
+        // SAFETY: the shard lock is held.
+        let entry = unsafe { node.state() };
+        Some(entry.info(node.name(), &self.globals))
+    }
+
     /// A consistent view of every held lock and the counters: all shards are locked at once (in
     /// index order), so no grant or release is half-visible.
     pub(crate) fn snapshot(&self) -> (Vec<LockInfo>, Stats) {

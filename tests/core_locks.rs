@@ -378,3 +378,17 @@ fn counters() {
         (0, 0, 0, 0, 0)
     );
 }
+
+#[test]
+fn lock_info_for_one_name() {
+    let mgr = LockManager::new();
+    assert!(mgr.lock_info("x").is_none());
+    let s = mgr.session();
+    s.set_name("n");
+    let g = s.get_shared("x").unwrap();
+    let info = mgr.lock_info("x").unwrap();
+    assert_eq!(info.mode, Mode::Shared);
+    assert_eq!(info.holders[0].session, Some(s.id()));
+    assert_eq!(info.holders[0].session_name.as_deref().unwrap(), "n");
+    assert_eq!(info.holders[0].token, g.token());
+}

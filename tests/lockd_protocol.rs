@@ -90,6 +90,12 @@ impl Client {
         String::from_utf8_lossy(&line).into_owned()
     }
 
+    /// Sends `request` and reads its one-line reply.
+    async fn line_for(&mut self, request: &str) -> String {
+        self.send(request.as_bytes()).await;
+        self.line().await
+    }
+
     /// A `T Lock Get Success: NAME` reply's token.
     async fn token(&mut self, name: &str) -> u64 {
         let line = self.line().await;
@@ -945,4 +951,34 @@ async fn node_suite_stats_deltas_in_all_four_configurations() {
         }
         drop((c2, c3, n3));
     }
+}
+
+/// The Node client's `disconnect` destroys its socket and reports at once, and the suite then
+/// has another client take the orphaned lock immediately (§13): the server must have released
+/// it by the time that request is processed, on a multi-threaded runtime too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_lock_is_free_for_the_very_next_request() {
+    let s = start().await;
+    let mut b = Client::connect(&s).await;
+    let mut failures = 0;
+    for i in 0..500 {
+        let mut a = Client::connect(&s).await;
+        a.ask(&format!("g o{i}\n"), &format!("1 Lock Get Success: o{i}\n"))
+            .await;
+        drop(a); // close, no waiting for the server
+        if i % 2 == 1 {
+            // "asks i at once": must see it free
+            let line = b.line_for(&format!("i o{i}\n")).await;
+            failures += usize::from(!line.starts_with("0 Lock Not Locked"));
+            continue;
+        }
+        let line = b.line_for(&format!("g o{i}\n")).await;
+        failures += usize::from(line.starts_with('0'));
+        b.ask(
+            &format!("r o{i}\n"),
+            &format!("1 Lock Release Success: o{i}\n"),
+        )
+        .await;
+    }
+    assert_eq!(failures, 0, "requests that saw an orphaned lock still held");
 }

@@ -28,6 +28,12 @@ fn shared_key(name: &[u8]) -> Vec<u8> {
 /// A waiting extension request (`gw`/`sgw` with a wait), run by the connection: while it waits,
 /// the connection's later lines wait behind it (§12).
 pub(crate) enum Wait {
+    /// The answer would depend on a lock held by a connection whose peer has already gone:
+    /// let its cleanup run, then apply the request again (uncounted).
+    Recheck {
+        verb: Verb,
+        arg: Vec<u8>,
+    },
     Get {
         wait: Duration,
         name: Vec<u8>,
@@ -71,18 +77,39 @@ pub(crate) struct Conn<'a> {
 
 impl Conn<'_> {
     /// Applies one valid request and appends its reply (possibly nothing) to `out`, or returns
-    /// the wait the connection must run to answer it.
-    pub(crate) fn apply(&self, verb: Verb, arg: &[u8], out: &mut Vec<u8>) -> Option<Wait> {
+    /// the wait the connection must run to answer it. `first` is false when a request is
+    /// applied again after a [`Wait::Recheck`]: it is not counted twice, nor rechecked again.
+    pub(crate) fn apply(
+        &self,
+        verb: Verb,
+        arg: &[u8],
+        out: &mut Vec<u8>,
+        first: bool,
+    ) -> Option<Wait> {
         let sh = self.shared;
         let cfg = &sh.config;
-        sh.counters.command(verb); // counted before the reply is built (§8)
+        if first {
+            sh.counters.command(verb); // counted before the reply is built (§8)
+        }
+        // A "held" answer caused by a connection that has gone but not been cleaned up yet.
+        let recheck = |core_name: &[u8]| {
+            (first && sh.holder_gone(core_name)).then(|| Wait::Recheck {
+                verb,
+                arg: arg.to_vec(),
+            })
+        };
         match verb {
             Verb::Get => match self.session.get(arg) {
                 Ok(guard) => {
                     let _ = guard.keep(); // held by the session until `r` or disconnect
                     reply::lock(out, 1, reply::GET_SUCCESS, arg);
                 }
-                Err(_) => reply::lock(out, 0, reply::GET_FAILURE, arg),
+                Err(_) => {
+                    if let Some(again) = recheck(arg) {
+                        return Some(again);
+                    }
+                    reply::lock(out, 0, reply::GET_FAILURE, arg)
+                }
             },
             Verb::Release => match self.session.release(arg) {
                 true => reply::lock(out, 1, reply::RELEASE_SUCCESS, arg),
@@ -90,9 +117,13 @@ impl Conn<'_> {
             },
             Verb::Inspect => {
                 // Held by anyone, in-process shared holders of the same core name included.
-                match sh.mgr.inspect(arg) || sh.mgr.inspect_shared(arg) > 0 {
-                    true => reply::lock(out, 1, reply::IS_LOCKED, arg),
-                    false => reply::lock(out, 0, reply::NOT_LOCKED, arg),
+                if sh.mgr.inspect(arg) || sh.mgr.inspect_shared(arg) > 0 {
+                    if let Some(again) = recheck(arg) {
+                        return Some(again);
+                    }
+                    reply::lock(out, 1, reply::IS_LOCKED, arg);
+                } else {
+                    reply::lock(out, 0, reply::NOT_LOCKED, arg);
                 }
             }
             Verb::SharedGet => match self.session.get_shared(shared_key(arg)) {
@@ -109,7 +140,12 @@ impl Conn<'_> {
             },
             Verb::SharedInspect => match sh.mgr.inspect_shared(shared_key(arg)) as u64 {
                 0 => reply::lock(out, 0, reply::SHARED_NOT_LOCKED, arg),
-                n => reply::lock(out, n, reply::SHARED_IS_LOCKED, arg),
+                n => {
+                    if let Some(again) = recheck(&shared_key(arg)) {
+                        return Some(again);
+                    }
+                    reply::lock(out, n, reply::SHARED_IS_LOCKED, arg);
+                }
             },
             Verb::Dump | Verb::SharedDump if !cfg.dump => out.extend_from_slice(reply::DISABLED),
             Verb::Dump => self.listing(Mode::Exclusive, arg, out),
@@ -156,7 +192,12 @@ impl Conn<'_> {
                 None => reply::invalid_arguments(out, arg),
                 Some((0, _, name)) => match self.session.get(name) {
                     Ok(guard) => self.kept(guard, name, out),
-                    Err(_) => reply::lock(out, 0, reply::GET_FAILURE, name),
+                    Err(_) => {
+                        if let Some(again) = recheck(name) {
+                            return Some(again);
+                        }
+                        reply::lock(out, 0, reply::GET_FAILURE, name)
+                    }
                 },
                 Some((ms, _, name)) => {
                     let wait = Duration::from_millis(ms).min(cfg.max_wait);
@@ -186,6 +227,8 @@ impl Conn<'_> {
     /// server was destroyed) leaves the queue, and nothing is granted or orphaned.
     pub(crate) async fn wait(&self, wait: Wait, out: &mut Vec<u8>) {
         match wait {
+            // Handled by the connection before it waits (it is not a wait for a lock).
+            Wait::Recheck { .. } => {}
             Wait::Get { wait, name } => match self.session.lock_timeout(&name, wait).await {
                 Ok(guard) => self.kept(guard, &name, out),
                 Err(crate::Error::Timeout { .. }) => reply::lock(out, 0, reply::GET_TIMEOUT, &name),

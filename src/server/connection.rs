@@ -13,8 +13,8 @@ use std::sync::atomic::Ordering;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
-use super::Shared;
 use super::commands::{Conn, Wait};
+use super::{Peer, Shared};
 use crate::protocol::request::verb_of_start;
 use crate::protocol::{Frame, Line, LineDecoder, parse_line, reply};
 
@@ -23,7 +23,7 @@ const READ_BUFFER: usize = 16 * 1024;
 /// Serves one connection until it ends, then cleans up. `connections` was counted at accept.
 pub(crate) async fn serve<S>(
     mut stream: S,
-    id: Arc<[u8]>,
+    peer: Peer,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) where
@@ -32,7 +32,8 @@ pub(crate) async fn serve<S>(
     let session = shared.mgr.session();
     let limit = shared.config.max_locks_per_session;
     session.set_lock_limit((limit > 0).then_some(limit));
-    shared.ids.lock().insert(session.id(), id.clone());
+    let id = peer.id.clone();
+    shared.peers.lock().insert(session.id(), peer);
     let conn = Conn {
         session: &session,
         id: &id,
@@ -53,7 +54,7 @@ pub(crate) async fn serve<S>(
         .shared_orphans
         .fetch_add(shared_held as u64, Ordering::SeqCst);
     shared.registry.remove(session.id());
-    shared.ids.lock().remove(&session.id());
+    shared.peers.lock().remove(&session.id());
     counters.connections.fetch_sub(1, Ordering::SeqCst);
     drop(stream);
 }
@@ -167,6 +168,13 @@ where
     let Some(wait) = handle(conn, frame, out) else {
         return true;
     };
+    if let Wait::Recheck { verb, arg } = wait {
+        // A holder's peer is gone but its cleanup has not run: let it run, then answer.
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        conn.apply(verb, &arg, out, false);
+        return true;
+    }
     // Earlier replies go out before the wait starts.
     if !write(wr, out, stop).await {
         return false;
@@ -210,7 +218,7 @@ fn handle(conn: &Conn<'_>, frame: Frame, out: &mut Vec<u8>) -> Option<Wait> {
     let counters = &conn.shared.counters;
     match frame {
         Frame::Line(line) => match parse_line(&line) {
-            Line::Request { verb, arg } => return conn.apply(verb, &arg, out),
+            Line::Request { verb, arg } => return conn.apply(verb, &arg, out, true),
             Line::Empty | Line::Invalid => {
                 counters.invalid.fetch_add(1, Ordering::SeqCst); // no reply (§6.5)
             }
