@@ -131,3 +131,53 @@ fn refuses_to_replace_a_regular_file() {
     assert_eq!(std::fs::read(&path).unwrap(), b"precious");
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn out_of_file_descriptors_is_retried_not_fatal() {
+    // The server may open only 40 descriptors: accepting 100 clients runs it out.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -n 40 && exec {BIN} --port 0 --log warn,lockd=info"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (warn_tx, warn_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("addr=").nth(1) {
+                let _ = addr_tx.send(addr.trim().to_string());
+            }
+            if line.contains("accept failed") {
+                let _ = warn_tx.send(line);
+            }
+        }
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let mut first = TcpStream::connect(&addr).unwrap();
+    ask(&mut first, "g kept\n", "1 Lock Get Success: kept\n");
+    let crowd: Vec<_> = (0..100)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    let warning = warn_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("accept errors are logged");
+    assert!(warning.contains("retrying"), "{warning}");
+    // The server is still serving the connections it has, with their locks.
+    ask(&mut first, "i kept\n", "1 Lock Is Locked: kept\n");
+    drop(crowd);
+    // Once descriptors are free again, new clients are served.
+    let mut late = TcpStream::connect(&addr).unwrap();
+    late.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    ask(&mut late, "i kept\n", "1 Lock Is Locked: kept\n");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server is still running"
+    );
+    assert!(terminate(&mut child).success());
+}
