@@ -71,8 +71,12 @@
 //! | `clock` | the cheap coarse clock behind "held since" |
 //!
 //! ## Features
-//! `tcp-server`, `client` and `http` will add the network frontends; the core needs none of them
-//! and never touches the network.
+//! - `tcp-server`: `server`, the lockd line-protocol server (glockd / Node lockd compatible),
+//!   and the `lockd` binary; `protocol`, its framing and parsing.
+//! - `client`: `client`, an async client for lockd and glockd-compatible servers.
+//! - `http`: the Consul-compatible HTTP API (not built yet).
+//!
+//! The core needs none of them and never touches the network.
 #![warn(missing_docs)]
 
 mod acquire;
