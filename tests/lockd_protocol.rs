@@ -982,3 +982,20 @@ async fn an_orphaned_lock_is_free_for_the_very_next_request() {
     }
     assert_eq!(failures, 0, "requests that saw an orphaned lock still held");
 }
+
+#[tokio::test]
+async fn close_stops_accepting_and_returns_when_clients_leave() {
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    a.ask("g c\n", "1 Lock Get Success: c\n").await;
+    s.handle.close();
+    // Existing clients keep being served, with their locks.
+    a.ask("i c\n", "1 Lock Is Locked: c\n").await;
+    assert!(!s.task.is_finished());
+    drop(a);
+    s.task.await.unwrap().unwrap(); // returns once the last client has left and cleaned up
+    assert!(s.mgr.is_empty());
+    // No longer accepting.
+    let refused = TcpStream::connect(s.addr).await;
+    assert!(refused.is_err(), "the listener is closed");
+}
