@@ -178,3 +178,31 @@ fn loom_entry_removal_vs_new_acquire() {
         assert!(mgr.get("e").is_ok());
     });
 }
+
+#[test]
+fn loom_limited_shared_waiter_vs_release() {
+    loom::model(|| {
+        let mgr = manager();
+        let h1 = mgr.get_shared("l").unwrap();
+        let h2 = mgr.get_shared("l").unwrap();
+        // Waits until fewer than 2 hold it; queued now (2 holders).
+        let mut waiter = {
+            let mgr = mgr.clone();
+            Box::pin(async move { mgr.lock_shared_max("l", 2).await.map(|g| g.count()) })
+        };
+        assert!(poll_once(waiter.as_mut()).is_pending());
+        let t1 = thread::spawn(move || drop(h1));
+        let t2 = thread::spawn(move || {
+            // Either it was granted as the second holder, or it is still pending and then
+            // cancelled by the drop below.
+            if let Poll::Ready(r) = poll_once(waiter.as_mut()) {
+                assert_eq!(r.unwrap(), 2);
+            }
+        });
+        t1.join().unwrap();
+        t2.join().unwrap();
+        assert_eq!(mgr.inspect_shared("l"), 1, "only h2 is left");
+        drop(h2);
+        assert!(mgr.is_empty(), "no stranded entry, grant or waiter");
+    });
+}
