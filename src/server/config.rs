@@ -4,7 +4,15 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How a [`Server`](super::Server) runs. `Default` gives the spec's defaults.
+/// How a [`Server`](super::Server) runs. `Default` gives the spec's defaults; every setting is
+/// a public field and a chainable setter of the same name.
+///
+/// ```
+/// use lockd::server::Config;
+///
+/// let config = Config::default().port(0).max_connections(500).idle_timeout(None);
+/// assert_eq!((config.port, config.max_connections), (0, 500));
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
@@ -49,4 +57,43 @@ impl Default for Config {
             max_wait: Duration::from_secs(600),
         }
     }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        impl Config {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Sets [`Config::bind`].
+    bind: IpAddr,
+    /// Sets [`Config::port`].
+    port: u16,
+    /// Sets [`Config::unix`].
+    unix: Option<PathBuf>,
+    /// Sets [`Config::dump`].
+    dump: bool,
+    /// Sets [`Config::registry`].
+    registry: bool,
+    /// Sets [`Config::max_line_bytes`].
+    max_line_bytes: usize,
+    /// Sets [`Config::max_connections`].
+    max_connections: usize,
+    /// Sets [`Config::max_locks_per_session`].
+    max_locks_per_session: usize,
+    /// Sets [`Config::keepalive`].
+    keepalive: Option<Duration>,
+    /// Sets [`Config::idle_timeout`].
+    idle_timeout: Option<Duration>,
+    /// Sets [`Config::max_wait`].
+    max_wait: Duration,
 }
