@@ -121,10 +121,7 @@ fn run_threads(mgr: &LockManager, threads: usize, iters: u64) -> Duration {
 
 fn scaling(c: &mut Criterion) {
     let mut g = c.benchmark_group("scaling");
-    let mgr = match std::env::var("SHARDS").ok().and_then(|v| v.parse().ok()) {
-        Some(n) => LockManager::builder().shards(n).build(),
-        None => LockManager::new(),
-    };
+    let mgr = manager_from_env();
     g.throughput(Throughput::Elements(1));
     g.bench_function("one_thread", |b| b.iter_custom(|n| run_threads(&mgr, 1, n)));
     // Two threads each do n operations in the reported time: throughput is 2n / t.
@@ -211,7 +208,7 @@ fn paired_report() {
             map.lock().remove(black_box(NAME));
         })
     };
-    let mgr = LockManager::new();
+    let mgr = manager_from_env();
     let pool = lockable::LockPool::<String>::new();
     let get = || batch(N, || drop(black_box(mgr.get(black_box(NAME)))));
     let shared = || batch(N, || drop(black_box(mgr.get_shared(black_box(NAME)))));
@@ -295,6 +292,14 @@ fn main() {
     if !smoke {
         report();
         paired_report();
+    }
+}
+
+/// The default manager, or one with env `SHARDS` shards.
+fn manager_from_env() -> LockManager {
+    match std::env::var("SHARDS").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => LockManager::builder().shards(n).build(),
+        None => LockManager::new(),
     }
 }
 

@@ -422,9 +422,11 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Number of table shards, rounded up to a power of two (1 to 65536). Default: four per
-    /// available CPU, at least 16. More shards mean less contention between threads on
-    /// different names.
+    /// Number of table shards, rounded up to a power of two (1 to 65536). Default: 128 per
+    /// available CPU, from 256 to 4096 (each costs about 256 bytes). More shards mean fewer
+    /// cache lines shared by threads working on different names: on the 2-core test machine,
+    /// two threads on distinct names gained about 0.2× of one thread's throughput going from 16
+    /// to 256 shards.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -442,7 +444,7 @@ impl Builder {
     pub fn build(self) -> LockManager {
         let shards = self.shards.unwrap_or_else(|| {
             let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-            (cpus * 4).max(16)
+            (cpus * 128).clamp(256, 4096)
         });
         let token_start = self.token_start.unwrap_or_else(|| {
             SystemTime::now()

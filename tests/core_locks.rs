@@ -295,7 +295,7 @@ fn builder_options() {
     assert_eq!(mgr.get("a").unwrap().token(), 7);
     assert_eq!(mgr.get("a").unwrap().token(), 8);
     let default = LockManager::default();
-    assert!(default.shard_count() >= 16 && default.shard_count().is_power_of_two());
+    assert!(default.shard_count() >= 256 && default.shard_count().is_power_of_two());
     // Clones share one table.
     let clone = mgr.clone();
     let _g = mgr.get("shared-table").unwrap();
