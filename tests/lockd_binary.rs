@@ -12,25 +12,35 @@ const BIN: &str = env!("CARGO_BIN_EXE_lockd");
 
 /// Starts `lockd ARGS`, returns the child and the TCP address it logged.
 fn spawn(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    let (child, addr, _lines) = start(cmd);
+    (child, addr)
+}
+
+/// Starts `cmd` (which runs lockd), returns the child, the TCP address it logged, and every
+/// later line of its log.
+fn start(mut cmd: Command) -> (Child, String, mpsc::Receiver<String>) {
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (line_tx, line_rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(addr) = line.split("addr=").nth(1) {
-                let _ = tx.send(addr.trim().to_string());
+                let _ = addr_tx.send(addr.trim().to_string());
             }
+            let _ = line_tx.send(line);
         }
     });
-    let addr = rx
+    let addr = addr_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("lockd logs its address");
-    (child, addr)
+    (child, addr, line_rx)
 }
 
 fn ask<S: Read + Write>(stream: &mut S, request: &str, expected: &str) {
@@ -135,36 +145,19 @@ fn refuses_to_replace_a_regular_file() {
 #[test]
 fn out_of_file_descriptors_is_retried_not_fatal() {
     // The server may open only 40 descriptors: accepting 100 clients runs it out.
-    let mut child = Command::new("sh")
-        .args([
-            "-c",
-            &format!("ulimit -n 40 && exec {BIN} --port 0 --log warn,lockd=info"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let (warn_tx, warn_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("addr=").nth(1) {
-                let _ = addr_tx.send(addr.trim().to_string());
-            }
-            if line.contains("accept failed") {
-                let _ = warn_tx.send(line);
-            }
-        }
-    });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("ulimit -n 40 && exec {BIN} --port 0 --log warn,lockd=info"),
+    ]);
+    let (mut child, addr, lines) = start(cmd);
     let mut first = TcpStream::connect(&addr).unwrap();
     ask(&mut first, "g kept\n", "1 Lock Get Success: kept\n");
     let crowd: Vec<_> = (0..100)
         .map(|_| TcpStream::connect(&addr).unwrap())
         .collect();
-    let warning = warn_rx
-        .recv_timeout(Duration::from_secs(30))
+    let warning = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(30)).ok())
+        .find(|l| l.contains("accept failed"))
         .expect("accept errors are logged");
     assert!(warning.contains("retrying"), "{warning}");
     // The server is still serving the connections it has, with their locks.
