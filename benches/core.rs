@@ -220,9 +220,7 @@ fn paired_report() {
     println!(
         "\npaired ratios (median of {ROUNDS} interleaved rounds; time ratios, lower is faster)"
     );
-    let show = |label: &str, r: f64, target: &str| {
-        println!("{label:<58} {r:>6.2}x   (target {target})");
-    };
+    let show = |label: &str, r: f64, target: &str| show(label, Some(r), target);
     show(
         "exclusive get+drop / floor",
         paired(ROUNDS, get, floor),
@@ -247,12 +245,16 @@ fn paired_report() {
     );
 }
 
-fn report() {
-    let ratio = |g: &str, a: &str, b: &str| Some(mean_ns(g, a)? / mean_ns(g, b)?);
-    let show = |label: &str, r: Option<f64>, target: &str| match r {
+/// One line of a ratio table.
+fn show(label: &str, ratio: Option<f64>, target: &str) {
+    match ratio {
         Some(r) => println!("{label:<58} {r:>6.2}x   (target {target})"),
         None => println!("{label:<58}    n/a"),
-    };
+    }
+}
+
+fn report() {
+    let ratio = |g: &str, a: &str, b: &str| Some(mean_ns(g, a)? / mean_ns(g, b)?);
     println!("\nratios from criterion's means (time ratios: lower is faster)");
     show(
         "exclusive get+drop / floor",

@@ -298,15 +298,28 @@ impl LockManager {
 
     /// Whether `name` is held exclusively right now.
     pub fn inspect(&self, name: impl AsRef<[u8]>) -> bool {
-        let key = self.core.table.key(Name::new(name.as_ref()));
-        self.core.table.inspect(key).0
+        self.inspect_both(name.as_ref()).0
     }
 
     /// How many distinct owners hold `name` shared right now (0 if none, or if it is held
     /// exclusively).
     pub fn inspect_shared(&self, name: impl AsRef<[u8]>) -> usize {
-        let key = self.core.table.key(Name::new(name.as_ref()));
-        self.core.table.inspect(key).1
+        self.inspect_both(name.as_ref()).1
+    }
+
+    /// Whether `name` is held exclusively, and by how many owners shared: one lookup.
+    pub(crate) fn inspect_both(&self, name: &[u8]) -> (bool, usize) {
+        self.core
+            .table
+            .inspect(self.core.table.key(Name::new(name)))
+    }
+
+    /// The session ids of `name`'s holders (0 for session-less guards).
+    #[cfg_attr(not(feature = "tcp-server"), allow(dead_code))]
+    pub(crate) fn holder_sessions(&self, name: &[u8]) -> smallvec::SmallVec<[u64; 2]> {
+        self.core
+            .table
+            .holder_sessions(self.core.table.key(Name::new(name)))
     }
 
     /// One lock's holders and waiters, as in a [`snapshot`](Self::snapshot) but for one name

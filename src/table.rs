@@ -223,6 +223,18 @@ impl Table {
         }
     }
 
+    /// The session ids of `key`'s holders (0 for session-less ones), without copying anything
+    /// else; one holder is stored inline.
+    pub(crate) fn holder_sessions(&self, key: Key<'_>) -> SmallVec<[u64; 2]> {
+        let shard = self.shard(key.hash).state.lock();
+        let Some(node) = shard.find(key) else {
+            return SmallVec::new();
+        };
+        // SAFETY: the shard lock is held.
+        let entry = unsafe { node.state() };
+        entry.holders.iter().map(|h| h.owner).collect()
+    }
+
     /// One lock's entry, if held (its shard alone is locked).
     pub(crate) fn lock_info(&self, key: Key<'_>) -> Option<LockInfo> {
         let shard = self.shard(key.hash).state.lock();

@@ -28,7 +28,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
+use crate::protocol::Verb;
+use crate::protocol::reply;
 use task::{Call, Shape};
+
+/// The one-line replies that end a multi-line reply at once (§11), without their LF.
+const DISABLED: &[u8] = reply::DISABLED.split_last().unwrap().1;
+const LINE_TOO_LONG: &[u8] = reply::LINE_TOO_LONG.split_last().unwrap().1;
 
 /// Where to connect.
 #[derive(Debug, Clone)]
@@ -153,9 +159,9 @@ impl Client {
         Builder::default()
     }
 
-    async fn call(&self, verb: &str, arg: &[u8], shape: Shape) -> Result<Vec<Vec<u8>>, Error> {
+    async fn call(&self, verb: Verb, arg: &[u8], shape: Shape) -> Result<Vec<Vec<u8>>, Error> {
         check(arg)?;
-        let mut line = verb.as_bytes().to_vec();
+        let mut line = verb.as_str().as_bytes().to_vec();
         if !arg.is_empty() {
             line.push(b' ');
             line.extend_from_slice(arg);
@@ -177,7 +183,7 @@ impl Client {
     /// One line: (number, text); 0 becomes `Error::Server` unless `zero_ok`.
     async fn one(
         &self,
-        verb: &str,
+        verb: Verb,
         arg: &[u8],
         extra: Duration,
         zero_ok: bool,
@@ -197,14 +203,14 @@ impl Client {
 
     async fn many(
         &self,
-        verb: &str,
+        verb: Verb,
         arg: &[u8],
         feature: &'static str,
     ) -> Result<Vec<Vec<u8>>, Error> {
         let lines = self.call(verb, arg, Shape::Many).await?;
         match lines.first().map(Vec::as_slice) {
-            Some(b"0 disabled") => Err(Error::Disabled { feature }),
-            Some(b"0 Line Too Long") => Err(Error::Server {
+            Some(l) if l == DISABLED => Err(Error::Disabled { feature }),
+            Some(l) if l == LINE_TOO_LONG => Err(Error::Server {
                 text: "Line Too Long".into(),
             }),
             _ => Ok(lines),
@@ -213,44 +219,49 @@ impl Client {
 
     /// `g`: takes `name` exclusively, or `Error::Server` if another connection holds it.
     pub async fn get(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.one("g", name.as_ref(), Duration::ZERO, false)
+        self.one(Verb::Get, name.as_ref(), Duration::ZERO, false)
             .await
             .map(drop)
     }
 
     /// `r`: releases `name`; `Error::Server` if this connection does not hold it.
     pub async fn release(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.one("r", name.as_ref(), Duration::ZERO, false)
+        self.one(Verb::Release, name.as_ref(), Duration::ZERO, false)
             .await
             .map(drop)
     }
 
     /// `i`: whether anyone holds `name`.
     pub async fn inspect(&self, name: impl AsRef<[u8]>) -> Result<bool, Error> {
-        Ok(self.one("i", name.as_ref(), Duration::ZERO, true).await? != 0)
+        Ok(self
+            .one(Verb::Inspect, name.as_ref(), Duration::ZERO, true)
+            .await?
+            != 0)
     }
 
     /// `sg`: joins the shared lock `name`; returns the holder count.
     pub async fn get_shared(&self, name: impl AsRef<[u8]>) -> Result<u64, Error> {
-        self.one("sg", name.as_ref(), Duration::ZERO, false).await
+        self.one(Verb::SharedGet, name.as_ref(), Duration::ZERO, false)
+            .await
     }
 
     /// `sr`: leaves the shared lock `name`.
     pub async fn release_shared(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.one("sr", name.as_ref(), Duration::ZERO, false)
+        self.one(Verb::SharedRelease, name.as_ref(), Duration::ZERO, false)
             .await
             .map(drop)
     }
 
     /// `si`: how many hold the shared lock `name`.
     pub async fn inspect_shared(&self, name: impl AsRef<[u8]>) -> Result<u64, Error> {
-        self.one("si", name.as_ref(), Duration::ZERO, true).await
+        self.one(Verb::SharedInspect, name.as_ref(), Duration::ZERO, true)
+            .await
     }
 
     /// `d`: exclusive locks and their holders (all, or just `name`).
     pub async fn dump(&self, name: Option<&str>) -> Result<BTreeMap<String, String>, Error> {
         let lines = self
-            .many("d", name.unwrap_or("").as_bytes(), "dump")
+            .many(Verb::Dump, name.unwrap_or("").as_bytes(), "dump")
             .await?;
         Ok(lines.iter().map(|l| pair(l)).collect())
     }
@@ -261,7 +272,7 @@ impl Client {
         name: Option<&str>,
     ) -> Result<BTreeMap<String, Vec<String>>, Error> {
         let lines = self
-            .many("sd", name.unwrap_or("").as_bytes(), "dump")
+            .many(Verb::SharedDump, name.unwrap_or("").as_bytes(), "dump")
             .await?;
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (lock, holder) in lines.iter().map(|l| pair(l)) {
@@ -274,7 +285,7 @@ impl Client {
     pub async fn get_name(&self) -> Result<(String, String), Error> {
         let lines = self
             .call(
-                "me",
+                Verb::Me,
                 b"",
                 Shape::One {
                     extra: Duration::ZERO,
@@ -293,7 +304,7 @@ impl Client {
 
     /// `iam`: registers a display name (empty: unregisters).
     pub async fn set_name(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.one("iam", name.as_ref(), Duration::ZERO, false)
+        self.one(Verb::Iam, name.as_ref(), Duration::ZERO, false)
             .await
             .map(drop)
     }
@@ -301,14 +312,18 @@ impl Client {
     /// `who`: registered connections as (id, name), oldest registration first.
     pub async fn list_clients(&self, name: Option<&str>) -> Result<Vec<(String, String)>, Error> {
         let lines = self
-            .many("who", name.unwrap_or("").as_bytes(), "dump and/or registry")
+            .many(
+                Verb::Who,
+                name.unwrap_or("").as_bytes(),
+                "dump and/or registry",
+            )
             .await?;
         Ok(lines.iter().map(|l| pair(l)).collect())
     }
 
     /// `q`: the server's counters.
     pub async fn stats(&self) -> Result<BTreeMap<String, u64>, Error> {
-        let lines = self.many("q", b"", "stats").await?;
+        let lines = self.many(Verb::Stats, b"", "stats").await?;
         lines
             .iter()
             .map(|l| {
@@ -325,7 +340,7 @@ impl Client {
         let supported = self
             .extensions
             .get_or_try_init(|| async {
-                let lines = self.call("ext", b"", Shape::Many).await?;
+                let lines = self.call(Verb::Ext, b"", Shape::Many).await?;
                 Ok::<_, Error>(lines.first().is_some_and(|l| l.starts_with(b"1 ext")))
             })
             .await?;
@@ -341,7 +356,7 @@ impl Client {
     pub async fn get_wait(&self, name: impl AsRef<[u8]>, wait: Duration) -> Result<u64, Error> {
         self.extensions().await?;
         let arg = [format!("{} ", wait.as_millis()).as_bytes(), name.as_ref()].concat();
-        self.one("gw", &arg, wait, false).await
+        self.one(Verb::GetWait, &arg, wait, false).await
     }
 
     /// `sgw` (extension): waits up to `wait` until fewer than `limit` hold `name`, joins, and
@@ -358,7 +373,7 @@ impl Client {
             name.as_ref(),
         ]
         .concat();
-        self.one("sgw", &arg, wait, false).await
+        self.one(Verb::SharedGetWait, &arg, wait, false).await
     }
 
     /// Closes the connection after the requests already made; the server releases everything

@@ -145,7 +145,7 @@ async fn read_many<R: AsyncBufReadExt + Unpin>(
             Err(_) => return Ok(lines),
             Ok(Ok(true)) => {
                 let first_is_final =
-                    lines.is_empty() && (line == b"0 disabled" || line == b"0 Line Too Long");
+                    lines.is_empty() && (line == super::DISABLED || line == super::LINE_TOO_LONG);
                 lines.push(line.clone());
                 if first_is_final {
                     return Ok(lines);

@@ -117,7 +117,8 @@ impl Conn<'_> {
             },
             Verb::Inspect => {
                 // Held by anyone, in-process shared holders of the same core name included.
-                if sh.mgr.inspect(arg) || sh.mgr.inspect_shared(arg) > 0 {
+                let (exclusive, shared) = sh.mgr.inspect_both(arg);
+                if exclusive || shared > 0 {
                     if let Some(again) = recheck(arg) {
                         return Some(again);
                     }

@@ -97,11 +97,10 @@ impl Shared {
 
     /// Whether any holder of the core lock `name` is a connection of ours that has gone.
     pub(crate) fn holder_gone(&self, name: &[u8]) -> bool {
-        self.mgr.lock_info(name).is_some_and(|info| {
-            info.holders
-                .iter()
-                .any(|h| h.session.is_some_and(|s| self.peer_gone(s)))
-        })
+        self.mgr
+            .holder_sessions(name)
+            .into_iter()
+            .any(|s| s != 0 && self.peer_gone(s))
     }
 }
 
