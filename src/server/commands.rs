@@ -271,11 +271,24 @@ impl Conn<'_> {
     }
 
     fn listing(&self, mode: Mode, arg: &[u8], out: &mut Vec<u8>) {
+        if !arg.is_empty() {
+            // One name: only its shard is looked at, not the whole table.
+            let core_name = match mode {
+                Mode::Exclusive => arg.to_vec(),
+                Mode::Shared => shared_key(arg),
+            };
+            let Some(lock) = self.shared.mgr.lock_info(&core_name) else {
+                return;
+            };
+            if namespace(lock.name.as_bytes(), lock.mode).is_some_and(|(m, _)| m == mode) {
+                for h in &lock.holders {
+                    reply::pair(out, arg, &self.holder_label(h, true));
+                }
+            }
+            return;
+        }
         let snap = self.shared.mgr.snapshot();
         for (name, holders) in locks_in(&snap, mode) {
-            if !arg.is_empty() && name != arg {
-                continue;
-            }
             for h in holders {
                 reply::pair(out, name, &self.holder_label(h, true));
             }
