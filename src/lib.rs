@@ -98,6 +98,8 @@ mod loom_tests;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(any(feature = "tcp-server", feature = "client"))]
 pub mod protocol;
 #[cfg(feature = "tcp-server")]

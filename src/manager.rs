@@ -315,11 +315,17 @@ impl LockManager {
     }
 
     /// The session ids of `name`'s holders (0 for session-less guards).
-    #[cfg_attr(not(feature = "tcp-server"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "tcp-server", feature = "http")), allow(dead_code))]
     pub(crate) fn holder_sessions(&self, name: &[u8]) -> smallvec::SmallVec<[u64; 2]> {
         self.core
             .table
             .holder_sessions(self.core.table.key(Name::new(name)))
+    }
+
+    /// A session's registered name, if it is live and has one.
+    #[cfg_attr(not(feature = "tcp-server"), allow(dead_code))]
+    pub(crate) fn session_name(&self, id: u64) -> Option<Arc<Name>> {
+        self.core.session_name(id)
     }
 
     /// One lock's holders and waiters, as in a [`snapshot`](Self::snapshot) but for one name

@@ -267,6 +267,16 @@ impl Session {
             .contains_key(Name::new(name.as_ref()))
     }
 
+    /// The names this session holds exclusively, in no particular order.
+    pub fn held_names(&self) -> Vec<Arc<Name>> {
+        let state = self.inner.state.lock();
+        state
+            .map(Mode::Exclusive)
+            .keys()
+            .map(|node| node.name().to_arc())
+            .collect()
+    }
+
     /// How many exclusive and how many shared holdings this session has.
     pub fn held_counts(&self) -> (usize, usize) {
         let state = self.inner.state.lock();

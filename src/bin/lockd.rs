@@ -54,9 +54,69 @@ struct Args {
     /// waits are cut to it.
     #[arg(long, default_value_t = 600_000)]
     max_wait_ms: u64,
+    /// Do not serve the lockd line protocol (for a Consul-API-only server with `--http`).
+    #[cfg(feature = "http")]
+    #[arg(long)]
+    no_tcp: bool,
+    #[cfg(feature = "http")]
+    #[command(flatten)]
+    http: HttpArgs,
     /// Log level filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, default_value = "info", env = "LOCKD_LOG")]
     log: String,
+}
+
+/// The Consul-compatible HTTP API (spec §1.1). Durations in Go syntax: `10s`, `5m`, `1h30m`.
+#[cfg(feature = "http")]
+#[derive(Debug, clap::Args)]
+struct HttpArgs {
+    /// Serve the Consul HTTP API subset on this address (e.g. 127.0.0.1:8500); off by default.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+    /// ACL token every HTTP request must carry (X-Consul-Token, ?token= or Bearer), else 403.
+    #[arg(long, env = "LOCKD_HTTP_TOKEN", hide_env_values = true)]
+    http_token: Option<String>,
+    /// The only datacenter `?dc=` accepts.
+    #[arg(long, default_value = "dc1")]
+    http_datacenter: String,
+    /// The node name: sessions' default Node and agent/self Config.NodeName.
+    #[arg(long, default_value = "lockd")]
+    http_node: String,
+    /// Lowest session TTL accepted.
+    #[arg(long, default_value = "10s", value_parser = lockd::http::parse_duration)]
+    session_ttl_min: Duration,
+    /// Largest KV value in bytes; larger PUTs get 413.
+    #[arg(long, default_value_t = 524_288)]
+    kv_max_value_size: usize,
+    /// Blocking-query wait when a request names none.
+    #[arg(long, default_value = "5m", value_parser = lockd::http::parse_duration)]
+    default_query_time: Duration,
+    /// Longest blocking-query wait.
+    #[arg(long, default_value = "10m", value_parser = lockd::http::parse_duration)]
+    max_query_time: Duration,
+    /// How long deleted keys keep listing indexes from going backwards.
+    #[arg(long, default_value = "15m", value_parser = lockd::http::parse_duration)]
+    tombstone_ttl: Duration,
+    /// Concurrent HTTP connections; more are closed at once.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    http_max_connections: u64,
+}
+
+#[cfg(feature = "http")]
+impl HttpArgs {
+    fn config(&self, bind: std::net::SocketAddr) -> lockd::http::HttpConfig {
+        lockd::http::HttpConfig::default()
+            .bind(bind)
+            .token(self.http_token.clone().filter(|t| !t.is_empty()))
+            .datacenter(self.http_datacenter.clone())
+            .node(self.http_node.clone())
+            .session_ttl_min(self.session_ttl_min)
+            .kv_max_value_size(self.kv_max_value_size)
+            .default_query_time(self.default_query_time)
+            .max_query_time(self.max_query_time)
+            .tombstone_ttl(self.tombstone_ttl)
+            .max_connections(self.http_max_connections as usize)
+    }
 }
 
 #[tokio::main]
@@ -81,7 +141,32 @@ async fn main() -> std::io::Result<()> {
     config.idle_timeout = secs(args.idle_timeout);
     config.max_wait = Duration::from_millis(args.max_wait_ms);
 
-    let server = Server::new(LockManager::new(), config);
+    let mgr = LockManager::new();
+    #[cfg(feature = "http")]
+    if let Some(addr) = args.http.http {
+        let http = lockd::http::HttpServer::new(mgr.clone(), args.http.config(addr));
+        let listener = http.bind().await?;
+        tracing::info!(addr = %listener.local_addr()?, "lockd HTTP (Consul API) listening");
+        if args.no_tcp {
+            return http.serve(listener, shutdown_signal()).await;
+        }
+        let handle = http.handle();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            handle.shutdown();
+        });
+        tokio::spawn(async move {
+            if let Err(e) = http.serve(listener, std::future::pending::<()>()).await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+    }
+    serve_lockd(mgr, config, &args).await
+}
+
+/// Runs the lockd line-protocol listeners until a signal.
+async fn serve_lockd(mgr: LockManager, config: Config, args: &Args) -> std::io::Result<()> {
+    let server = Server::new(mgr, config);
     let listener = server.bind().await?;
     tracing::info!(addr = %listener.local_addr()?, "lockd listening");
     let handle = server.handle();

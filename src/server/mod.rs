@@ -73,11 +73,18 @@ pub(crate) struct Peer {
 }
 
 impl Shared {
-    /// A holder's display id (§1.1): the connection's id, else `local:N` for an in-process
-    /// session N (`local:0` for a session-less in-process guard).
+    /// A holder's display id (§1.1): the connection's id, `consul:UUID` for a Consul session
+    /// of the HTTP API, else `local:N` for an in-process session N (`local:0` for a
+    /// session-less in-process guard).
     pub(crate) fn display_id(&self, session: Option<u64>) -> Vec<u8> {
         if let Some(id) = session.and_then(|s| self.peers.lock().get(&s).map(|p| p.id.clone())) {
             return id.to_vec();
+        }
+        // A Consul session's core session carries its display id as its name.
+        if let Some(name) = session.and_then(|s| self.mgr.session_name(s)) {
+            if name.as_bytes().starts_with(b"consul:") {
+                return name.as_bytes().to_vec();
+            }
         }
         format!("local:{}", session.unwrap_or(0)).into_bytes()
     }

@@ -1,0 +1,438 @@
+//! One request, start to end: the ACL check, routing, parameter checks, body reading with its
+//! limits, the store call, blocking waits, and the answer (spec §1–§7).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::HttpConfig;
+use super::duration;
+use super::kv::{GetKind, KvAnswer, PutOp};
+use super::response::Answer;
+use super::route::{Endpoint, Method, Query, Reject, Routed, route};
+use super::session_spec;
+use super::sessions::SessionFilter;
+use super::store::{Indexes, Store, Table};
+
+/// What every connection of one HTTP server shares.
+pub(crate) struct Shared {
+    pub store: Arc<Store>,
+    pub config: HttpConfig,
+    /// `Config.NodeID` of `/v1/agent/self`, made at start.
+    pub node_id: String,
+}
+
+/// One request's parts that the handlers read.
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub query: &'a Query,
+    pub headers: &'a hyper::HeaderMap,
+    /// The listener's address, for `/v1/status/leader`.
+    pub local: SocketAddr,
+}
+
+impl Shared {
+    /// Answers one request.
+    pub async fn handle(&self, request: hyper::Request<Incoming>, local: SocketAddr) -> Answer {
+        let (parts, body) = request.into_parts();
+        let query = Query::parse(parts.uri.query().unwrap_or(""));
+        tracing::debug!(method = %parts.method, path = parts.uri.path(), query = %query.redacted(), "http request");
+        if let Some(expected) = &self.config.token {
+            let given = token(&query, &parts.headers).unwrap_or("");
+            if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+                return Answer::text(403, "Permission denied");
+            }
+        }
+        let (method, endpoint) = match route(parts.method.as_str(), parts.uri.path()) {
+            Ok(Routed::Call(m, e)) => (m, e),
+            Ok(Routed::Options(allow)) => return Answer::empty(200).header("Allow", allow),
+            Err(reject) => return reject.into(),
+        };
+        if let Some(dc) = query.value("dc") {
+            if dc != self.config.datacenter {
+                return Answer::text(500, "No path to datacenter");
+            }
+        }
+        let call = Call {
+            method,
+            query: &query,
+            headers: &parts.headers,
+            local,
+        };
+        match self.dispatch(&call, endpoint, body).await {
+            Ok(answer) | Err(answer) => answer,
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        call: &Call<'_>,
+        endpoint: Endpoint,
+        body: Incoming,
+    ) -> Result<Answer, Answer> {
+        let q = call.query;
+        let pretty = q.has("pretty");
+        let store = &self.store;
+        Ok(match endpoint {
+            Endpoint::Kv(key) => match call.method {
+                Method::Get => self.kv_get(q, &key).await?,
+                Method::Put => self.kv_put(call, &key, body).await?,
+                Method::Delete => self.kv_delete(q, &key)?,
+            },
+            Endpoint::SessionCreate => {
+                let body = self
+                    .read_body(call, body, self.config.max_body_size, false)
+                    .await?;
+                let spec =
+                    session_spec::parse(&body, &self.config.node, self.config.session_ttl_min)?;
+                let id = store.create_session(spec);
+                Answer::json(&serde_json::json!({ "ID": id }), pretty)
+            }
+            Endpoint::SessionDestroy(id) => {
+                self.read_body(call, body, self.config.max_body_size, false)
+                    .await?;
+                store.destroy_session(&id);
+                Answer::json(&true, pretty)
+            }
+            Endpoint::SessionRenew(id) => match store.renew_session(&id) {
+                Some(view) => Answer::json(&[view], pretty),
+                None => Answer::text(404, format!("Session id '{id}' not found")),
+            },
+            Endpoint::SessionInfo(id) => self.session_read(q, SessionFilter::One(&id)).await?,
+            Endpoint::SessionNode(node) => self.session_read(q, SessionFilter::Node(&node)).await?,
+            Endpoint::SessionList => self.session_read(q, SessionFilter::All).await?,
+            Endpoint::AgentSelf => Answer::json(&self.agent_self(call.local), pretty),
+            Endpoint::StatusLeader => Answer::json(&server_addr(call.local), pretty),
+            Endpoint::StatusPeers => Answer::json(&[server_addr(call.local)], pretty),
+        })
+    }
+
+    async fn kv_get(&self, q: &Query, key: &str) -> Result<Answer, Reject> {
+        let consistency = consistency(q)?;
+        let kind = if q.has("keys") {
+            let separator = q.get("separator").or(q.get("seperator"));
+            GetKind::Keys(separator.map(str::to_owned))
+        } else if q.has("recurse") {
+            GetKind::Recurse
+        } else if q.has("raw") {
+            GetKind::Raw
+        } else {
+            GetKind::Single
+        };
+        if key.is_empty() && matches!(kind, GetKind::Single | GetKind::Raw) {
+            return Err(Reject::new(400, "Missing key name"));
+        }
+        if let Some((min, deadline)) = self.blocking(q)? {
+            let store = &self.store;
+            wait_for_change(store, Table::Kv, min, deadline, || {
+                store.kv_indexes(key, &kind)
+            })
+            .await;
+        }
+        let (indexes, answer) = self.store.kv_get(key, &kind);
+        let pretty = q.has("pretty");
+        let answer = match answer {
+            None => Answer::empty(404),
+            Some(KvAnswer::Entries(entries)) => Answer::json(&entries, pretty),
+            Some(KvAnswer::Keys(keys)) => Answer::json(&keys, pretty),
+            Some(KvAnswer::Raw(value)) => Answer {
+                status: 200,
+                body: Bytes::from(value),
+                content_type: Some("text/plain"),
+                headers: Vec::new(),
+            }
+            .header("X-Content-Type-Options", "nosniff")
+            .header("Content-Security-Policy", "sandbox"),
+        };
+        Ok(answer.read_headers(indexes, consistency))
+    }
+
+    async fn kv_put(&self, call: &Call<'_>, key: &str, body: Incoming) -> Result<Answer, Answer> {
+        let q = call.query;
+        if key.is_empty() {
+            return Err(Reject::new(400, "Missing key name").into());
+        }
+        let ops = ["cas", "acquire", "release"]
+            .iter()
+            .filter(|p| q.has(p))
+            .count();
+        if ops > 1 {
+            return Err(conflicting(q).into());
+        }
+        let flags = number(q, "flags", "Invalid flags")?.unwrap_or(0);
+        let op = if let Some(cas) = number(q, "cas", "Invalid cas")? {
+            PutOp::Cas(cas)
+        } else if let Some(sid) = q.get("acquire") {
+            PutOp::Acquire(sid.to_owned())
+        } else if let Some(sid) = q.get("release") {
+            PutOp::Release(sid.to_owned())
+        } else {
+            PutOp::Plain
+        };
+        let value = self
+            .read_body(call, body, self.config.kv_max_value_size, true)
+            .await?;
+        let done = self.store.kv_put(key, value, flags, op)?;
+        Ok(Answer::json(&done, q.has("pretty")))
+    }
+
+    fn kv_delete(&self, q: &Query, key: &str) -> Result<Answer, Reject> {
+        let recurse = q.has("recurse");
+        if key.is_empty() && !recurse {
+            return Err(Reject::new(400, "Missing key name"));
+        }
+        if recurse && q.has("cas") {
+            return Err(conflicting(q));
+        }
+        let cas = number(q, "cas", "Invalid cas")?;
+        let done = self.store.kv_delete(key, recurse, cas);
+        Ok(Answer::json(&done, q.has("pretty")))
+    }
+
+    async fn session_read(&self, q: &Query, filter: SessionFilter<'_>) -> Result<Answer, Reject> {
+        let consistency = consistency(q)?;
+        if let Some((min, deadline)) = self.blocking(q)? {
+            let store = &self.store;
+            wait_for_change(store, Table::Sessions, min, deadline, || {
+                store.sessions_indexes(&store.state.lock())
+            })
+            .await;
+        }
+        let (indexes, views) = self.store.sessions(filter);
+        Ok(Answer::json(&views, q.has("pretty")).read_headers(indexes, consistency))
+    }
+
+    /// `index` and `wait` (§6): `Some((index, deadline))` when the read should block.
+    fn blocking(&self, q: &Query) -> Result<Option<(u64, Instant)>, Reject> {
+        let index = match q.value("index") {
+            None => return Ok(None),
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|_| Reject::new(400, "Invalid index"))?,
+        };
+        let wait = match q.value("wait") {
+            None => self.config.default_query_time,
+            Some(v) => match duration::parse(v) {
+                Ok(ns) if ns >= 0 => Duration::from_nanos(ns as u64),
+                _ => return Err(Reject::new(400, "Invalid wait time")),
+            },
+        };
+        if index == 0 {
+            return Ok(None);
+        }
+        let wait = wait.min(self.config.max_query_time);
+        let wait = if wait.is_zero() {
+            self.config.default_query_time
+        } else {
+            wait
+        };
+        Ok(Some((index, Instant::now() + wait + jitter(wait / 16))))
+    }
+
+    /// Reads the body, refusing more than `limit` bytes (declared or actually sent).
+    async fn read_body(
+        &self,
+        call: &Call<'_>,
+        body: Incoming,
+        limit: usize,
+        kv: bool,
+    ) -> Result<Vec<u8>, Answer> {
+        let too_large = |n: u64| {
+            let message = if kv {
+                format!("Request body({n} bytes) too large, max size: {limit} bytes.")
+            } else {
+                "Request body too large".to_owned()
+            };
+            Answer::text(413, message)
+        };
+        let declared = call
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(n) = declared.filter(|n| *n > limit as u64) {
+            return Err(too_large(n));
+        }
+        let read = async {
+            let mut body = body;
+            let mut out = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame =
+                    frame.map_err(|e| Answer::text(400, format!("Request decode failed: {e}")))?;
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                    if out.len() > limit {
+                        return Err(too_large(out.len() as u64));
+                    }
+                }
+            }
+            Ok(out)
+        };
+        tokio::time::timeout(self.config.read_timeout, read)
+            .await
+            .unwrap_or_else(|_| Err(Answer::text(408, "Request body read timed out")))
+    }
+
+    fn agent_self(&self, local: SocketAddr) -> serde_json::Value {
+        let c = &self.config;
+        serde_json::json!({
+            "Config": {
+                "Datacenter": c.datacenter,
+                "NodeName": c.node,
+                "NodeID": self.node_id,
+                "Server": true,
+                "Revision": "lockd",
+                "Version": "1.22.0",
+            },
+            "Member": {
+                "Name": c.node,
+                "Addr": leader_ip(local),
+                "Port": 8301,
+                "Tags": { "dc": c.datacenter, "role": "consul" },
+                "Status": 1,
+            },
+        })
+    }
+}
+
+/// Parks until the watched index passes `min` (or `min` is above the global index, as after a
+/// restart), or the deadline passes. Costs no CPU while parked: it sleeps on the table's change
+/// signal and one timer.
+async fn wait_for_change(
+    store: &Store,
+    table: Table,
+    min: u64,
+    deadline: Instant,
+    current: impl Fn() -> Indexes,
+) {
+    let mut changed = store.subscribe(table);
+    loop {
+        let now = current();
+        if now.index > min || min > now.global {
+            return;
+        }
+        tokio::select! {
+            result = changed.changed() => if result.is_err() { return },
+            _ = tokio::time::sleep_until(deadline) => return,
+        }
+    }
+}
+
+/// The consistency mode a read reports; `stale` with `consistent` is an error.
+fn consistency(q: &Query) -> Result<&'static str, Reject> {
+    match (q.has("consistent"), q.has("stale")) {
+        (true, true) => Err(Reject::new(
+            400,
+            "Cannot specify ?stale with ?consistent, conflicting semantics.",
+        )),
+        (true, false) => Ok("consistent"),
+        (false, true) => Ok("stale"),
+        (false, false) => Ok("leader"),
+    }
+}
+
+fn conflicting(q: &Query) -> Reject {
+    Reject::new(400, format!("Conflicting flags: {}\n", q.encode()))
+}
+
+/// A u64 parameter: absent or empty is `None`; anything else must parse.
+fn number(q: &Query, name: &str, error: &str) -> Result<Option<u64>, Reject> {
+    q.value(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| Reject::new(400, format!("{error}: {v}")))
+        })
+        .transpose()
+}
+
+/// The request's token: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer`.
+fn token<'a>(q: &'a Query, headers: &'a hyper::HeaderMap) -> Option<&'a str> {
+    q.value("token")
+        .or_else(|| {
+            headers
+                .get("x-consul-token")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+        })
+        .or_else(|| {
+            let auth = headers.get(hyper::header::AUTHORIZATION)?.to_str().ok()?;
+            let (scheme, rest) = auth.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim())
+                .filter(|t| !t.is_empty())
+        })
+}
+
+/// Compares without an early exit, so timing does not tell how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for (i, y) in b.iter().enumerate() {
+        let x = a.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+/// A random duration in `[0, max)`.
+fn jitter(max: Duration) -> Duration {
+    let nanos = max.as_nanos() as u64;
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    Duration::from_nanos(u64::from_le_bytes(b) % nanos)
+}
+
+fn leader_ip(local: SocketAddr) -> String {
+    if local.ip().is_unspecified() {
+        "127.0.0.1".into()
+    } else {
+        local.ip().to_string()
+    }
+}
+
+fn server_addr(local: SocketAddr) -> String {
+    match local.ip() {
+        std::net::IpAddr::V6(ip) if !ip.is_unspecified() => format!("[{ip}]:8300"),
+        _ => format!("{}:8300", leader_ip(local)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abd", b"abc"));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
+        assert!(!constant_time_eq(b"", b"abc"));
+    }
+
+    #[test]
+    fn tokens_come_from_query_header_or_bearer() {
+        let mut h = hyper::HeaderMap::new();
+        assert_eq!(token(&Query::parse("token=q"), &h), Some("q"));
+        h.insert("authorization", "bearer b".parse().unwrap());
+        assert_eq!(token(&Query::parse(""), &h), Some("b"));
+        h.insert("x-consul-token", "x".parse().unwrap());
+        assert_eq!(token(&Query::parse("token="), &h), Some("x"));
+    }
+
+    #[test]
+    fn jitter_stays_below_its_bound() {
+        for _ in 0..100 {
+            assert!(jitter(Duration::from_millis(10)) < Duration::from_millis(10));
+        }
+        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
+    }
+}

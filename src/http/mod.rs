@@ -1,0 +1,201 @@
+//! `http`: the subset of Consul's HTTP API that lock users rely on (see
+//! `../shared/spec/consul-api.md`): sessions with TTL and lock-delay, KV with
+//! acquire/release/CAS, blocking queries, and the agent and status endpoints, so that Consul
+//! clients, the Go api `Lock`/`Semaphore` and `consul lock` work against lockd unchanged.
+//!
+//! A Consul session is a core [`Session`](crate::Session), and `?acquire=` of key K takes the
+//! core exclusive lock K: a lockd-protocol `g K`, an in-process `get(K)` and a Consul acquire
+//! all contend. This frontend keeps only what Consul has and the core does not (values, flags,
+//! indexes, tombstones, the session table, lock-delays); who holds what is asked of the core.
+//!
+//! The server shape is that of [`server::Server`](crate::server::Server) where both exist:
+//! `new`, `bind`, `serve(listener, shutdown)`, `handle`. HTTP/1.1 with keep-alive, on hyper,
+//! on the caller's Tokio runtime.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use lockd::LockManager;
+//! use lockd::http::{HttpConfig, HttpServer};
+//!
+//! let mgr = LockManager::new();                 // the same locks as in-process users
+//! let server = HttpServer::new(mgr.clone(), HttpConfig::default());
+//! let listener = server.bind().await?;          // 127.0.0.1:8500 by default
+//! server.serve(listener, tokio::signal::ctrl_c()).await
+//! # }
+//! ```
+//!
+//! Files: `route.rs` (paths, methods, query decoding), `handler.rs` (one request),
+//! `response.rs` (headers, JSON), `session_spec.rs` (session-create bodies), `store.rs`,
+//! `kv.rs`, `sessions.rs` (state and its operations), `duration.rs` (Go durations),
+//! `config.rs`.
+
+mod config;
+mod duration;
+mod handler;
+mod kv;
+mod response;
+mod route;
+mod session_spec;
+mod sessions;
+mod store;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+pub use config::HttpConfig;
+#[doc(hidden)]
+pub use route::fuzz_http_route;
+
+use crate::LockManager;
+
+/// Parses a Go-syntax duration (`15s`, `1m30s`, `1.5h`, `500ms`, `0`), as the API and the
+/// `lockd` options take them; negative durations are refused.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(lockd::http::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+/// assert!(lockd::http::parse_duration("10").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    match duration::parse(text)? {
+        ns if ns < 0 => Err(format!("negative duration \"{text}\"")),
+        ns => Ok(std::time::Duration::from_nanos(ns as u64)),
+    }
+}
+
+/// The Consul-compatible HTTP API server over a [`LockManager`].
+pub struct HttpServer {
+    shared: Arc<handler::Shared>,
+    stop: watch::Sender<bool>,
+}
+
+/// Stops a running [`HttpServer`] from elsewhere.
+#[derive(Clone)]
+pub struct HttpHandle {
+    stop: watch::Sender<bool>,
+}
+
+impl HttpHandle {
+    /// Stops accepting and closes every connection now (parked blocking queries included).
+    /// Sessions and keys stay in the server until it is dropped.
+    pub fn shutdown(&self) {
+        self.stop.send_replace(true);
+    }
+}
+
+impl HttpServer {
+    /// A server with `config` over `mgr`.
+    pub fn new(mgr: LockManager, config: HttpConfig) -> Self {
+        let store = store::Store::new(mgr, config.node.clone(), config.tombstone_ttl);
+        HttpServer {
+            shared: Arc::new(handler::Shared {
+                store: Arc::new(store),
+                config,
+                node_id: session_spec::new_uuid(),
+            }),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.shared.config
+    }
+
+    /// A handle to stop the server while it serves.
+    pub fn handle(&self) -> HttpHandle {
+        HttpHandle {
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// Binds the configured address.
+    pub async fn bind(&self) -> io::Result<TcpListener> {
+        TcpListener::bind(self.shared.config.bind).await
+    }
+
+    /// Serves `listener` until `shutdown` resolves or [`HttpHandle::shutdown`] is called; then
+    /// closes every connection. Sessions and their locks live until the server is dropped
+    /// (or destroyed, or expired, through the API).
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future) -> io::Result<()> {
+        let local = listener.local_addr()?;
+        let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
+        let mut stop = self.stop.subscribe();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(conn) => conn,
+                        Err(e) => {
+                            // Out of descriptors and the like: keep serving the others.
+                            tracing::warn!(error = %e, "http accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        continue; // over the connection limit: closed at once
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let shared = self.shared.clone();
+                    let stop = self.stop.subscribe();
+                    tokio::spawn(async move {
+                        serve_connection(shared, stream, local, stop).await;
+                        drop(permit);
+                    });
+                }
+                _ = &mut shutdown => break,
+                _ = stopped(&mut stop) => break,
+            }
+        }
+        self.stop.send_replace(true);
+        Ok(())
+    }
+}
+
+/// Resolves once the server is told to stop.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+async fn serve_connection(
+    shared: Arc<handler::Shared>,
+    stream: tokio::net::TcpStream,
+    local: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let policy = if shared.config.token.is_some() {
+        "deny"
+    } else {
+        "allow"
+    };
+    let read_timeout = shared.config.read_timeout;
+    let service = service_fn(move |request| {
+        let shared = shared.clone();
+        async move {
+            let answer = shared.handle(request, local).await;
+            Ok::<_, Infallible>(answer.into_response(policy))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        result = conn => if let Err(e) = result {
+            tracing::debug!(error = %e, "http connection ended with an error");
+        },
+        _ = stopped(&mut stop) => {}
+    }
+}

@@ -1,0 +1,204 @@
+//! The Consul frontend's own state (spec §2, §10): KV values, flags and indexes, tombstones,
+//! the session table and lock-delays, under one mutex; plus the change signals that wake
+//! blocking queries. Who holds which key is never stored here: it is asked of the core
+//! ([`LockManager::holder_sessions`]), where a Consul session is a core [`Session`].
+//! The KV operations are in `kv.rs`, the session operations in `sessions.rs`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::session_spec::SessionSpec;
+use crate::sync::Mutex;
+use crate::{LockManager, Session};
+
+/// A stored KV entry (the key is the map key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub lock_index: u64,
+    pub flags: u64,
+    pub value: Vec<u8>,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// A live Consul session: its settings, indexes, TTL deadline and the core session that holds
+/// its locks.
+pub(crate) struct ConsulSession {
+    pub id: String,
+    pub spec: SessionSpec,
+    pub create_index: u64,
+    pub modify_index: u64,
+    /// When the session expires (2 × TTL after create or renew), if it has a TTL.
+    pub deadline: Option<Instant>,
+    pub core: Session,
+}
+
+/// Everything under the store's mutex.
+#[derive(Default)]
+pub(crate) struct State {
+    /// The global index: the last value a write took (starts at 1).
+    pub index: u64,
+    /// The last index that changed a KV entry or made a tombstone.
+    pub kv_index: u64,
+    /// The last index that created or removed a session.
+    pub sessions_index: u64,
+    pub kv: BTreeMap<String, Entry>,
+    /// Deleted keys and the index of their deletion.
+    pub tombstones: BTreeMap<String, u64>,
+    /// Tombstones in order of expiry: (reap time, key, index).
+    pub tombstone_queue: VecDeque<(Instant, String, u64)>,
+    /// Live sessions by lower-case id (so sorted by id).
+    pub sessions: BTreeMap<String, ConsulSession>,
+    /// Core session id → Consul session id.
+    pub by_core: HashMap<u64, String>,
+    /// Keys that no `?acquire=` may take before the given time.
+    pub delays: HashMap<String, Instant>,
+}
+
+/// Takes the next index value for a write.
+pub(crate) fn next_index(index: &mut u64) -> u64 {
+    *index += 1;
+    *index
+}
+
+impl State {
+    /// The Consul session id holding core lock `key`, if a Consul session holds it.
+    pub fn holder(&self, mgr: &LockManager, key: &str) -> Option<&str> {
+        mgr.holder_sessions(key.as_bytes())
+            .into_iter()
+            .find_map(|s| self.by_core.get(&s))
+            .map(String::as_str)
+    }
+
+    /// Leaves a tombstone for `key`, deleted at index `i`.
+    pub fn tombstone(&mut self, key: &str, i: u64, ttl: Duration) {
+        self.tombstones.insert(key.to_owned(), i);
+        self.tombstone_queue
+            .push_back((Instant::now() + ttl, key.to_owned(), i));
+    }
+
+    /// Forgets tombstones older than their TTL.
+    pub fn reap_tombstones(&mut self) {
+        let now = Instant::now();
+        while let Some((at, _, _)) = self.tombstone_queue.front() {
+            if *at > now {
+                break;
+            }
+            let (_, key, i) = self.tombstone_queue.pop_front().expect("checked");
+            if self.tombstones.get(&key) == Some(&i) {
+                self.tombstones.remove(&key);
+            }
+        }
+    }
+}
+
+/// What reads report besides their answer: the index for `X-Consul-Index` (never 0) and the
+/// global index when the answer was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Indexes {
+    pub index: u64,
+    pub global: u64,
+}
+
+impl Indexes {
+    pub fn new(index: u64, global: u64) -> Self {
+        Indexes {
+            index: index.max(1),
+            global,
+        }
+    }
+}
+
+/// Which table a blocking query watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    Kv,
+    Sessions,
+}
+
+/// The frontend's state and its change signals.
+pub(crate) struct Store {
+    pub mgr: LockManager,
+    pub node: String,
+    pub tombstone_ttl: Duration,
+    pub state: Mutex<State>,
+    kv_changed: watch::Sender<()>,
+    sessions_changed: watch::Sender<()>,
+}
+
+impl Store {
+    pub fn new(mgr: LockManager, node: String, tombstone_ttl: Duration) -> Self {
+        Store {
+            mgr,
+            node,
+            tombstone_ttl,
+            state: Mutex::new(State {
+                index: 1,
+                ..State::default()
+            }),
+            kv_changed: watch::channel(()).0,
+            sessions_changed: watch::channel(()).0,
+        }
+    }
+
+    /// A receiver that sees every later change of `table`.
+    pub fn subscribe(&self, table: Table) -> watch::Receiver<()> {
+        match table {
+            Table::Kv => self.kv_changed.subscribe(),
+            Table::Sessions => self.sessions_changed.subscribe(),
+        }
+    }
+
+    /// Wakes the blocking queries on `table`.
+    pub fn changed(&self, table: Table) {
+        match table {
+            Table::Kv => self.kv_changed.send_replace(()),
+            Table::Sessions => self.sessions_changed.send_replace(()),
+        }
+    }
+}
+
+/// A KV entry as JSON (spec §5.1), fields in Consul's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct KvEntry {
+    pub lock_index: u64,
+    pub key: String,
+    pub flags: u64,
+    /// Standard padded base64; `null` when empty.
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// A session as JSON (spec §3), fields in Consul's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct SessionView {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Node")]
+    pub node: String,
+    /// Nanoseconds.
+    #[serde(rename = "LockDelay")]
+    pub lock_delay: u64,
+    #[serde(rename = "Behavior")]
+    pub behavior: &'static str,
+    #[serde(rename = "TTL")]
+    pub ttl: String,
+    #[serde(rename = "NodeChecks")]
+    pub node_checks: Vec<&'static str>,
+    #[serde(rename = "ServiceChecks")]
+    pub service_checks: Option<Vec<()>>,
+    #[serde(rename = "CreateIndex")]
+    pub create_index: u64,
+    #[serde(rename = "ModifyIndex")]
+    pub modify_index: u64,
+}
