@@ -38,6 +38,8 @@ mod route;
 mod session_spec;
 mod sessions;
 mod store;
+#[cfg(test)]
+mod store_tests;
 
 use std::convert::Infallible;
 use std::future::Future;
