@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,11 +18,13 @@ use super::response::Answer;
 use super::route::{Endpoint, Method, Query, Reject, Routed, route};
 use super::session_spec;
 use super::sessions::SessionFilter;
-use super::store::{Indexes, Store, Table};
+use super::store::{Indexes, Store};
 
 /// What every connection of one HTTP server shares.
 pub(crate) struct Shared {
     pub store: Arc<Store>,
+    /// Blocking queries parked right now.
+    pub parked: AtomicUsize,
     pub config: HttpConfig,
     /// `Config.NodeID` of `/v1/agent/self`, made at start.
     pub node_id: String,
@@ -129,7 +132,10 @@ impl Shared {
         }
         if let Some((min, deadline)) = self.blocking(q)? {
             let store = &self.store;
-            wait_for_change(store, Table::Kv, min, deadline, || {
+            let prefix = matches!(kind, GetKind::Recurse | GetKind::Keys(_));
+            let mut watch = store.watch_key(key, prefix);
+            let _parked = Parked::new(&self.parked);
+            wait_for_change(&mut watch.changed, min, deadline, || {
                 store.kv_indexes(key, &kind)
             })
             .await;
@@ -198,7 +204,9 @@ impl Shared {
         let consistency = consistency(q)?;
         if let Some((min, deadline)) = self.blocking(q)? {
             let store = &self.store;
-            wait_for_change(store, Table::Sessions, min, deadline, || {
+            let mut changed = store.watch_sessions();
+            let _parked = Parked::new(&self.parked);
+            wait_for_change(&mut changed, min, deadline, || {
                 store.sessions_indexes(&store.state.lock())
             })
             .await;
@@ -301,16 +309,14 @@ impl Shared {
 }
 
 /// Parks until the watched index passes `min` (or `min` is above the global index, as after a
-/// restart), or the deadline passes. Costs no CPU while parked: it sleeps on the table's change
-/// signal and one timer.
+/// restart), or the deadline passes. Costs no CPU while parked: it sleeps on its change signal
+/// (subscribed before the first check, so no change is missed) and one timer.
 async fn wait_for_change(
-    store: &Store,
-    table: Table,
+    changed: &mut tokio::sync::watch::Receiver<()>,
     min: u64,
     deadline: Instant,
     current: impl Fn() -> Indexes,
 ) {
-    let mut changed = store.subscribe(table);
     loop {
         let now = current();
         if now.index > min || min > now.global {
@@ -320,6 +326,22 @@ async fn wait_for_change(
             result = changed.changed() => if result.is_err() { return },
             _ = tokio::time::sleep_until(deadline) => return,
         }
+    }
+}
+
+/// Counts a blocking query as parked while it lives.
+struct Parked<'a>(&'a AtomicUsize);
+
+impl<'a> Parked<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Parked(count)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::time::Instant;
 
 use super::route::Reject;
-use super::store::{Entry, Indexes, KvEntry, State, Store, Table, next_index};
+use super::store::{Entry, Indexes, KvEntry, State, Store, next_index};
 
 /// What a KV GET asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +154,7 @@ impl Store {
                     let e = st.kv.get_mut(key).expect("checked above");
                     (e.value, e.flags, e.modify_index) = (value, flags, i);
                     st.kv_index = i;
-                    self.changed(Table::Kv);
+                    st.watchers.touch(key);
                 }
                 Ok(held)
             }
@@ -236,7 +236,7 @@ impl Store {
             }
         }
         st.kv_index = st.index;
-        self.changed(Table::Kv);
+        st.watchers.touch(key);
         Ok(true)
     }
 
@@ -267,7 +267,7 @@ impl Store {
             }
         };
         st.kv_index = i;
-        self.changed(Table::Kv);
+        st.watchers.touch(key);
     }
 
     /// A KV DELETE (spec §5.4); the JSON answer.
@@ -296,10 +296,10 @@ impl Store {
             }
             st.kv.remove(k);
             st.tombstone(k, i, self.tombstone_ttl);
+            st.watchers.touch(k);
         }
         st.kv_index = i;
         st.reap_tombstones();
-        self.changed(Table::Kv);
         true
     }
 }

@@ -32,6 +32,7 @@
 mod config;
 mod duration;
 mod handler;
+mod key_watch;
 mod kv;
 mod response;
 mod route;
@@ -79,6 +80,22 @@ pub struct HttpServer {
     stop: watch::Sender<bool>,
 }
 
+/// Counts from [`HttpServer::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpStats {
+    /// Live Consul sessions.
+    pub sessions: usize,
+    /// Stored KV entries.
+    pub keys: usize,
+    /// Tombstones of deleted keys not yet reaped.
+    pub tombstones: usize,
+    /// Blocking queries parked now.
+    pub parked_queries: usize,
+    /// The global index.
+    pub index: u64,
+}
+
 /// Stops a running [`HttpServer`] from elsewhere.
 #[derive(Clone)]
 pub struct HttpHandle {
@@ -100,6 +117,7 @@ impl HttpServer {
         HttpServer {
             shared: Arc::new(handler::Shared {
                 store: Arc::new(store),
+                parked: Default::default(),
                 config,
                 node_id: session_spec::new_uuid(),
             }),
@@ -110,6 +128,28 @@ impl HttpServer {
     /// The settings.
     pub fn config(&self) -> &HttpConfig {
         &self.shared.config
+    }
+
+    /// What the server holds right now.
+    ///
+    /// ```
+    /// use lockd::{LockManager, http::{HttpConfig, HttpServer}};
+    ///
+    /// let server = HttpServer::new(LockManager::new(), HttpConfig::default());
+    /// assert_eq!(server.stats().sessions, 0);
+    /// ```
+    pub fn stats(&self) -> HttpStats {
+        let st = self.shared.store.state.lock();
+        HttpStats {
+            sessions: st.sessions.len(),
+            keys: st.kv.len(),
+            tombstones: st.tombstones.len(),
+            parked_queries: self
+                .shared
+                .parked
+                .load(std::sync::atomic::Ordering::Relaxed),
+            index: st.index,
+        }
     }
 
     /// A handle to stop the server while it serves.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::session_spec::{SessionSpec, new_uuid};
-use super::store::{ConsulSession, Indexes, SessionView, State, Store, Table, next_index};
+use super::store::{ConsulSession, Indexes, SessionView, State, Store, next_index};
 
 /// The longest lock-delay ever armed (spec §4.5).
 const MAX_LOCK_DELAY: Duration = Duration::from_secs(60);
@@ -73,7 +73,7 @@ impl Store {
         if let Some(ttl) = ttl {
             self.expire_after(id.clone(), ttl * 2);
         }
-        self.changed(Table::Sessions);
+        self.sessions_changed();
         id
     }
 
@@ -161,18 +161,19 @@ impl Store {
             if session.spec.delete {
                 if st.kv.remove(key).is_some() {
                     st.tombstone(key, i, self.tombstone_ttl);
+                    st.watchers.touch(key);
                     kv_changed = true;
                 }
             } else if let Some(entry) = st.kv.get_mut(key) {
                 entry.modify_index = i;
+                st.watchers.touch(key);
                 kv_changed = true;
             }
         }
         if kv_changed {
             st.kv_index = i;
-            self.changed(Table::Kv);
         }
         st.delays.retain(|_, until| *until > now);
-        self.changed(Table::Sessions);
+        self.sessions_changed();
     }
 }

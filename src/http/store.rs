@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::key_watch::KeyWatchers;
 use super::session_spec::SessionSpec;
 use crate::sync::Mutex;
 use crate::{LockManager, Session};
@@ -57,6 +58,8 @@ pub(crate) struct State {
     pub by_core: HashMap<u64, String>,
     /// Keys that no `?acquire=` may take before the given time.
     pub delays: HashMap<String, Instant>,
+    /// Blocking KV queries' change signals.
+    pub watchers: KeyWatchers,
 }
 
 /// Takes the next index value for a write.
@@ -113,20 +116,13 @@ impl Indexes {
     }
 }
 
-/// Which table a blocking query watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Table {
-    Kv,
-    Sessions,
-}
-
-/// The frontend's state and its change signals.
+/// The frontend's state and the session table's change signal (KV signals are per key, in
+/// [`State::watchers`]).
 pub(crate) struct Store {
     pub mgr: LockManager,
     pub node: String,
     pub tombstone_ttl: Duration,
     pub state: Mutex<State>,
-    kv_changed: watch::Sender<()>,
     sessions_changed: watch::Sender<()>,
 }
 
@@ -140,25 +136,18 @@ impl Store {
                 index: 1,
                 ..State::default()
             }),
-            kv_changed: watch::channel(()).0,
             sessions_changed: watch::channel(()).0,
         }
     }
 
-    /// A receiver that sees every later change of `table`.
-    pub fn subscribe(&self, table: Table) -> watch::Receiver<()> {
-        match table {
-            Table::Kv => self.kv_changed.subscribe(),
-            Table::Sessions => self.sessions_changed.subscribe(),
-        }
+    /// A receiver that sees every later change of the session table.
+    pub fn watch_sessions(&self) -> watch::Receiver<()> {
+        self.sessions_changed.subscribe()
     }
 
-    /// Wakes the blocking queries on `table`.
-    pub fn changed(&self, table: Table) {
-        match table {
-            Table::Kv => self.kv_changed.send_replace(()),
-            Table::Sessions => self.sessions_changed.send_replace(()),
-        }
+    /// Wakes the blocking queries on the session table.
+    pub fn sessions_changed(&self) {
+        self.sessions_changed.send_replace(());
     }
 }
 
