@@ -1,0 +1,78 @@
+//! Interop with real third-party Consul clients (checklist 28, 29), pinned and installed by
+//! `tests/interop/setup.sh` into `target/interop/`: node-consul 2.0.1, consul-locker's calls on
+//! node-consul 0.13.0, python-consul 1.1.0 and py-consul 1.8.0. Each runs session create →
+//! acquire → contended acquire fails → release → other acquires → destroy frees the lock, and a
+//! blocking read woken by a change, against a server on 127.0.0.1.
+#![cfg(feature = "http")]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use support::{config, start};
+
+fn setup() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg("tests/interop/setup.sh")
+            .status()
+            .expect("running tests/interop/setup.sh");
+        assert!(status.success(), "installing the interop clients failed");
+    });
+}
+
+/// Runs `program args…` to completion on a blocking thread; panics with its output on failure.
+async fn run(program: &'static str, args: Vec<String>, env: Vec<(&'static str, String)>) {
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(program)
+            .args(&args)
+            .envs(env)
+            .output()
+            .unwrap_or_else(|e| panic!("starting {program}: {e}"))
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{program} failed:\n{text}");
+    println!("{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_consul_and_consul_locker_calls() {
+    setup();
+    let (api, _) = start(config()).await;
+    let port = api.addr.port().to_string();
+    run(
+        "node",
+        vec!["tests/interop/node_consul.js".into(), port],
+        vec![],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_consul_and_py_consul() {
+    setup();
+    let (api, _) = start(config()).await;
+    let port = api.addr.port().to_string();
+    for package in ["python-consul", "py-consul"] {
+        let path = Path::new("target/interop/py").join(package);
+        run(
+            "python3",
+            vec![
+                "tests/interop/python_consul.py".into(),
+                port.clone(),
+                package.into(),
+            ],
+            vec![("PYTHONPATH", path.display().to_string())],
+        )
+        .await;
+    }
+}
