@@ -81,6 +81,23 @@ fn help_documents_every_option() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
+    #[cfg(feature = "http")]
+    for flag in [
+        "--http ",
+        "--http-token",
+        "LOCKD_HTTP_TOKEN",
+        "--http-datacenter",
+        "--http-node",
+        "--session-ttl-min",
+        "--kv-max-value-size",
+        "--default-query-time",
+        "--max-query-time",
+        "--tombstone-ttl",
+        "--http-max-connections",
+        "--no-tcp",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
 }
 
 #[test]
@@ -173,4 +190,83 @@ fn out_of_file_descriptors_is_retried_not_fatal() {
         "the server is still running"
     );
     assert!(terminate(&mut child).success());
+}
+
+/// One HTTP/1.1 request on its own connection; returns the status line and the body.
+#[cfg(feature = "http")]
+fn http(addr: &str, method: &str, path: &str, headers: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn http_api_beside_the_lockd_listener_with_a_token() {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--port",
+        "0",
+        "--http",
+        "127.0.0.1:0",
+        "--session-ttl-min",
+        "1s",
+    ])
+    .env("LOCKD_HTTP_TOKEN", "s3cret");
+    let (mut child, http_addr, lines) = start(cmd);
+    let tcp_addr = loop {
+        let line = lines.recv_timeout(Duration::from_secs(30)).unwrap();
+        if line.contains("lockd listening") {
+            break line.split("addr=").nth(1).unwrap().trim().to_string();
+        }
+    };
+    let token = "X-Consul-Token: s3cret\r\n";
+    let (status, _) = http(&http_addr, "GET", "/v1/status/leader", "");
+    assert!(status.contains(" 403 "), "{status}");
+    let (status, body) = http(&http_addr, "GET", "/v1/status/leader", token);
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(body, "\"127.0.0.1:8300\"");
+    let (_, body) = http(&http_addr, "PUT", "/v1/session/create", token);
+    let sid = body.split('"').nth(3).unwrap().to_string();
+    let (_, body) = http(
+        &http_addr,
+        "PUT",
+        &format!("/v1/kv/cron?acquire={sid}"),
+        token,
+    );
+    assert_eq!(body, "true");
+    let mut lockd = TcpStream::connect(&tcp_addr).unwrap();
+    ask(&mut lockd, "g cron\n", "0 Lock Get Failure: cron\n");
+    ask(&mut lockd, "d cron\n", &format!("cron: consul:{sid}\n"));
+    let (status, _) = http(&http_addr, "PUT", "/v1/session/create", "");
+    assert!(status.contains(" 403 "));
+    assert!(terminate(&mut child).success());
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn http_api_alone_and_bad_durations() {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--no-tcp", "--port", "1", "--http", "127.0.0.1:0"]);
+    let (mut child, http_addr, _) = start(cmd);
+    let (status, body) = http(&http_addr, "GET", "/v1/agent/self", "");
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(body.contains("\"NodeName\":\"lockd\""), "{body}");
+    assert!(terminate(&mut child).success());
+
+    let out = Command::new(BIN)
+        .args(["--http", "127.0.0.1:0", "--max-query-time", "10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing unit in duration"), "{err}");
 }
