@@ -24,6 +24,13 @@ fn line_protocol_corpus() {
     assert!(n >= 5, "the corpus is missing: {n} inputs");
 }
 
+#[cfg(feature = "http")]
+#[test]
+fn http_request_corpus() {
+    let n = replay("http_request", lockd::http::fuzz_http_request);
+    assert!(n >= 5, "the corpus is missing: {n} inputs");
+}
+
 #[test]
 fn line_protocol_random_inputs() {
     // A deterministic pseudo-random sweep as a cheap stand-in for a fuzz run in CI.

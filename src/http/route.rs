@@ -312,25 +312,6 @@ fn query_escape(s: &str) -> String {
     out
 }
 
-/// Fuzzing entry point: routing and query decoding never panic, and what they accept is
-/// consistent (a routed key decodes to valid UTF-8, an encoded query parses back to itself).
-#[doc(hidden)]
-pub fn fuzz_http_route(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    let (method, rest) = text.split_once(' ').unwrap_or(("GET", &text));
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if let Ok(Routed::Call(_, Endpoint::Kv(key))) = route(method, path) {
-        assert!(std::str::from_utf8(key.as_bytes()).is_ok());
-    }
-    let q = Query::parse(query);
-    let again = Query::parse(&q.encode());
-    let mut a = q.pairs.clone();
-    let mut b = again.pairs.clone();
-    a.sort();
-    b.sort();
-    assert_eq!(a, b, "re-encoding changed the query");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
