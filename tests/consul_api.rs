@@ -821,3 +821,123 @@ async fn a_write_wakes_only_the_queries_that_watch_it() {
     assert!(api.put_bool("/v1/kv/q/held", "z").await);
     assert!(exact.await.unwrap().index() > index);
 }
+
+/// Raw HTTP/1.1 over one TCP connection: sends `bytes`, reads until `answers` responses have
+/// arrived or the server closes; returns everything read.
+async fn raw(addr: std::net::SocketAddr, bytes: &[u8], answers: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while String::from_utf8_lossy(&out).matches("HTTP/1.1 ").count() < answers
+        || !complete(&String::from_utf8_lossy(&out))
+    {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("server silent")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the last response in `text` has its whole body.
+fn complete(text: &str) -> bool {
+    let Some(start) = text.rfind("HTTP/1.1 ") else {
+        return false;
+    };
+    let last = &text[start..];
+    let Some((head, body)) = last.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    body.len() >= len
+}
+
+#[tokio::test]
+async fn http_framing_pipelining_chunked_and_expect_continue() {
+    let (api, _) = start(config()).await;
+    // Two pipelined requests on one connection, answered in order.
+    let text = raw(
+        api.addr,
+        b"PUT /v1/kv/pipe HTTP/1.1\r\nContent-Length: 2\r\n\r\nv1GET /v1/kv/pipe?raw HTTP/1.1\r\n\r\n",
+        2,
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nv1"), "{text}");
+    // A chunked body, with Expect: 100-continue.
+    let text = raw(
+        api.addr,
+        b"PUT /v1/kv/chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        2,
+    )
+    .await;
+    assert!(
+        text.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"),
+        "{text}"
+    );
+    assert_eq!(api.get("/v1/kv/chunked?raw").await.text(), "abcde");
+    // HTTP/1.0 closes after its answer.
+    let text = raw(api.addr, b"GET /v1/status/leader HTTP/1.0\r\n\r\n", 1).await;
+    assert!(text.contains("Connection: close\r\n"), "{text}");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_and_nothing_is_lost() {
+    let (api, _) = start(config().kv_max_value_size(10)).await;
+    let sid = api.session(r#"{"LockDelay":"0s"}"#).await;
+    assert!(
+        api.put_bool(&format!("/v1/kv/keep?acquire={sid}"), "held")
+            .await
+    );
+    for (bytes, status) in [
+        (b"GARBAGE\x01 / HTTP/1.1\r\n\r\n".as_slice(), "400"),
+        (b"PUT /v1/kv/x HTTP/1.1\r\nContent-Length: nope\r\n\r\n", "400"),
+        (b"PUT /v1/kv/x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
+        (b"PUT /v1/kv/x HTTP/1.1\r\nContent-Length: 11\r\n\r\n01234567890", "413"),
+        (b"PUT /v1/kv/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n01234567890\r\n0\r\n\r\n", "413"),
+        (b"PUT /v1/kv/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "400"),
+    ] {
+        let text = raw(api.addr, bytes, 1).await;
+        assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        assert!(text.contains("Connection: close"), "{text}");
+    }
+    let big = format!("GET /v1/kv/x HTTP/1.1\r\nX: {}\r\n\r\n", "y".repeat(70_000));
+    assert!(
+        raw(api.addr, big.as_bytes(), 1)
+            .await
+            .starts_with("HTTP/1.1 431 ")
+    );
+    // The held key, its session and the server are all still there.
+    let e = api.entry("keep").await.unwrap();
+    assert_eq!(e["Session"], sid.as_str());
+    assert!(api.entry("x").await.is_none());
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_ends_its_parked_query() {
+    use tokio::io::AsyncWriteExt;
+    let (api, server) = start_server(lockd::LockManager::new(), config()).await;
+    let index = api.get("/v1/kv/gone").await.index();
+    let mut s = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    let request = format!("GET /v1/kv/gone?index={index}&wait=10m HTTP/1.1\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    until_parked(&server, 1).await;
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.stats().parked_queries > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the parked query outlived its client"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -6,13 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::HttpConfig;
 use super::duration;
+use super::framing::Head;
 use super::kv::{GetKind, KvAnswer, PutOp};
 use super::response::Answer;
 use super::route::{Endpoint, Method, Query, Reject, Routed, route};
@@ -34,24 +32,22 @@ pub(crate) struct Shared {
 pub(crate) struct Call<'a> {
     pub method: Method,
     pub query: &'a Query,
-    pub headers: &'a hyper::HeaderMap,
     /// The listener's address, for `/v1/status/leader`.
     pub local: SocketAddr,
 }
 
 impl Shared {
-    /// Answers one request.
-    pub async fn handle(&self, request: hyper::Request<Incoming>, local: SocketAddr) -> Answer {
-        let (parts, body) = request.into_parts();
-        let query = Query::parse(parts.uri.query().unwrap_or(""));
-        tracing::debug!(method = %parts.method, path = parts.uri.path(), query = %query.redacted(), "http request");
+    /// Answers one request whose body has been read.
+    pub async fn handle(&self, head: &Head, body: Vec<u8>, local: SocketAddr) -> Answer {
+        let query = Query::parse(head.query());
+        tracing::debug!(method = %head.method, path = head.path(), query = %query.redacted(), "http request");
         if let Some(expected) = &self.config.token {
-            let given = token(&query, &parts.headers).unwrap_or("");
+            let given = token(&query, head).unwrap_or("");
             if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
                 return Answer::text(403, "Permission denied");
             }
         }
-        let (method, endpoint) = match route(parts.method.as_str(), parts.uri.path()) {
+        let (method, endpoint) = match route(&head.method, head.path()) {
             Ok(Routed::Call(m, e)) => (m, e),
             Ok(Routed::Options(allow)) => return Answer::empty(200).header("Allow", allow),
             Err(reject) => return reject.into(),
@@ -64,7 +60,6 @@ impl Shared {
         let call = Call {
             method,
             query: &query,
-            headers: &parts.headers,
             local,
         };
         match self.dispatch(&call, endpoint, body).await {
@@ -72,11 +67,33 @@ impl Shared {
         }
     }
 
+    /// The body limit of a request: KV PUTs get `kv_max_value_size`, everything else
+    /// `max_body_size`; `true` marks the KV limit (its 413 text differs).
+    pub fn body_limit(&self, head: &Head) -> (usize, bool) {
+        if head.method == "PUT" && head.path().starts_with("/v1/kv/") {
+            (self.config.kv_max_value_size, true)
+        } else {
+            (self.config.max_body_size, false)
+        }
+    }
+
+    /// The 413 answer for a body of `n` bytes (declared or read so far) over `limit`.
+    pub fn too_large(&self, n: u64, limit: usize, kv: bool) -> Answer {
+        if kv {
+            Answer::text(
+                413,
+                format!("Request body({n} bytes) too large, max size: {limit} bytes."),
+            )
+        } else {
+            Answer::text(413, "Request body too large")
+        }
+    }
+
     async fn dispatch(
         &self,
         call: &Call<'_>,
         endpoint: Endpoint,
-        body: Incoming,
+        body: Vec<u8>,
     ) -> Result<Answer, Answer> {
         let q = call.query;
         let pretty = q.has("pretty");
@@ -84,21 +101,16 @@ impl Shared {
         Ok(match endpoint {
             Endpoint::Kv(key) => match call.method {
                 Method::Get => self.kv_get(q, &key).await?,
-                Method::Put => self.kv_put(call, &key, body).await?,
+                Method::Put => self.kv_put(call, &key, body)?,
                 Method::Delete => self.kv_delete(q, &key)?,
             },
             Endpoint::SessionCreate => {
-                let body = self
-                    .read_body(call, body, self.config.max_body_size, false)
-                    .await?;
                 let spec =
                     session_spec::parse(&body, &self.config.node, self.config.session_ttl_min)?;
                 let id = store.create_session(spec);
                 Answer::json(&serde_json::json!({ "ID": id }), pretty)
             }
             Endpoint::SessionDestroy(id) => {
-                self.read_body(call, body, self.config.max_body_size, false)
-                    .await?;
                 store.destroy_session(&id);
                 Answer::json(&true, pretty)
             }
@@ -148,7 +160,7 @@ impl Shared {
             Some(KvAnswer::Keys(keys)) => Answer::json(&keys, pretty),
             Some(KvAnswer::Raw(value)) => Answer {
                 status: 200,
-                body: Bytes::from(value),
+                body: value,
                 content_type: Some("text/plain"),
                 headers: Vec::new(),
             }
@@ -158,7 +170,7 @@ impl Shared {
         Ok(answer.read_headers(indexes, consistency))
     }
 
-    async fn kv_put(&self, call: &Call<'_>, key: &str, body: Incoming) -> Result<Answer, Answer> {
+    fn kv_put(&self, call: &Call<'_>, key: &str, body: Vec<u8>) -> Result<Answer, Answer> {
         let q = call.query;
         if key.is_empty() {
             return Err(Reject::new(400, "Missing key name").into());
@@ -180,10 +192,7 @@ impl Shared {
         } else {
             PutOp::Plain
         };
-        let value = self
-            .read_body(call, body, self.config.kv_max_value_size, true)
-            .await?;
-        let done = self.store.kv_put(key, value, flags, op)?;
+        let done = self.store.kv_put(key, body, flags, op)?;
         Ok(Answer::json(&done, q.has("pretty")))
     }
 
@@ -240,50 +249,6 @@ impl Shared {
             wait
         };
         Ok(Some((index, Instant::now() + wait + jitter(wait / 16))))
-    }
-
-    /// Reads the body, refusing more than `limit` bytes (declared or actually sent).
-    async fn read_body(
-        &self,
-        call: &Call<'_>,
-        body: Incoming,
-        limit: usize,
-        kv: bool,
-    ) -> Result<Vec<u8>, Answer> {
-        let too_large = |n: u64| {
-            let message = if kv {
-                format!("Request body({n} bytes) too large, max size: {limit} bytes.")
-            } else {
-                "Request body too large".to_owned()
-            };
-            Answer::text(413, message)
-        };
-        let declared = call
-            .headers
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(n) = declared.filter(|n| *n > limit as u64) {
-            return Err(too_large(n));
-        }
-        let read = async {
-            let mut body = body;
-            let mut out = Vec::new();
-            while let Some(frame) = body.frame().await {
-                let frame =
-                    frame.map_err(|e| Answer::text(400, format!("Request decode failed: {e}")))?;
-                if let Ok(data) = frame.into_data() {
-                    out.extend_from_slice(&data);
-                    if out.len() > limit {
-                        return Err(too_large(out.len() as u64));
-                    }
-                }
-            }
-            Ok(out)
-        };
-        tokio::time::timeout(self.config.read_timeout, read)
-            .await
-            .unwrap_or_else(|_| Err(Answer::text(408, "Request body read timed out")))
     }
 
     fn agent_self(&self, local: SocketAddr) -> serde_json::Value {
@@ -373,17 +338,11 @@ fn number(q: &Query, name: &str, error: &str) -> Result<Option<u64>, Reject> {
 }
 
 /// The request's token: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer`.
-fn token<'a>(q: &'a Query, headers: &'a hyper::HeaderMap) -> Option<&'a str> {
+fn token<'a>(q: &'a Query, head: &'a Head) -> Option<&'a str> {
     q.value("token")
+        .or_else(|| head.consul_token.as_deref().filter(|v| !v.is_empty()))
         .or_else(|| {
-            headers
-                .get("x-consul-token")
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty())
-        })
-        .or_else(|| {
-            let auth = headers.get(hyper::header::AUTHORIZATION)?.to_str().ok()?;
-            let (scheme, rest) = auth.split_once(' ')?;
+            let (scheme, rest) = head.authorization.as_deref()?.split_once(' ')?;
             scheme
                 .eq_ignore_ascii_case("bearer")
                 .then(|| rest.trim())
@@ -442,11 +401,11 @@ mod tests {
 
     #[test]
     fn tokens_come_from_query_header_or_bearer() {
-        let mut h = hyper::HeaderMap::new();
+        let mut h = Head::default();
         assert_eq!(token(&Query::parse("token=q"), &h), Some("q"));
-        h.insert("authorization", "bearer b".parse().unwrap());
+        h.authorization = Some("bearer b".into());
         assert_eq!(token(&Query::parse(""), &h), Some("b"));
-        h.insert("x-consul-token", "x".parse().unwrap());
+        h.consul_token = Some("x".into());
         assert_eq!(token(&Query::parse("token="), &h), Some("x"));
     }
 

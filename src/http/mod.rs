@@ -9,8 +9,9 @@
 //! indexes, tombstones, the session table, lock-delays); who holds what is asked of the core.
 //!
 //! The server shape is that of [`server::Server`](crate::server::Server) where both exist:
-//! `new`, `bind`, `serve(listener, shutdown)`, `handle`. HTTP/1.1 with keep-alive, on hyper,
-//! on the caller's Tokio runtime.
+//! `new`, `bind`, `serve(listener, shutdown)`, `handle`. HTTP/1.1 with keep-alive on the
+//! caller's Tokio runtime; a lean connection loop of its own (`conn.rs`, `framing.rs`, with
+//! `httparse` for heads) rather than hyper, so that a parked blocking query costs little memory.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -24,13 +25,16 @@
 //! # }
 //! ```
 //!
-//! Files: `route.rs` (paths, methods, query decoding), `handler.rs` (one request),
+//! Files: `conn.rs` (one connection), `framing.rs` (HTTP/1.1 heads, bodies, responses),
+//! `route.rs` (paths, methods, query decoding), `handler.rs` (one request),
 //! `response.rs` (headers, JSON), `session_spec.rs` (session-create bodies), `store.rs`,
 //! `kv.rs`, `sessions.rs` (state and its operations), `duration.rs` (Go durations),
 //! `config.rs`.
 
 mod config;
+mod conn;
 mod duration;
+mod framing;
 mod handler;
 mod key_watch;
 mod kv;
@@ -42,14 +46,10 @@ mod store;
 #[cfg(test)]
 mod store_tests;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -85,6 +85,14 @@ pub fn fuzz_http_request(data: &[u8]) {
         }
     }
     let _ = session_spec::parse(body, "lockd", std::time::Duration::from_secs(10));
+    // The same bytes as an HTTP/1.1 stream: head, then a chunked body.
+    if let Ok(Some((head, taken))) = framing::parse_head(data) {
+        assert!(taken <= data.len());
+        let _ = head.path();
+        if let Ok(Some((decoded, used))) = framing::decode_chunked(&data[taken..], 1 << 16) {
+            assert!(used <= data.len() - taken && decoded.len() <= used);
+        }
+    }
 }
 
 /// Parses a Go-syntax duration (`15s`, `1m30s`, `1.5h`, `500ms`, `0`), as the API and the
@@ -217,9 +225,12 @@ impl HttpServer {
                     };
                     let _ = stream.set_nodelay(true);
                     let shared = self.shared.clone();
-                    let stop = self.stop.subscribe();
+                    let mut stop = self.stop.subscribe();
                     tokio::spawn(async move {
-                        serve_connection(shared, stream, local, stop).await;
+                        tokio::select! {
+                            _ = conn::serve(shared, stream, local) => {}
+                            _ = stopped(&mut stop) => {}
+                        }
                         drop(permit);
                     });
                 }
@@ -235,37 +246,4 @@ impl HttpServer {
 /// Resolves once the server is told to stop.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
-}
-
-async fn serve_connection(
-    shared: Arc<handler::Shared>,
-    stream: tokio::net::TcpStream,
-    local: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-) {
-    let policy = if shared.config.token.is_some() {
-        "deny"
-    } else {
-        "allow"
-    };
-    let read_timeout = shared.config.read_timeout;
-    let service = service_fn(move |request| {
-        let shared = shared.clone();
-        async move {
-            let answer = shared.handle(request, local).await;
-            Ok::<_, Infallible>(answer.into_response(policy))
-        }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(read_timeout)
-        .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::select! {
-        result = conn => if let Err(e) = result {
-            tracing::debug!(error = %e, "http connection ended with an error");
-        },
-        _ = stopped(&mut stop) => {}
-    }
 }

@@ -2,10 +2,6 @@
 //! `Content-Type: application/json`, plain-text errors, bodiless answers, and the index and
 //! leader headers every read carries.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Response;
-use hyper::header::{HeaderName, HeaderValue};
 use serde::Serialize;
 
 use super::route::Reject;
@@ -18,7 +14,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub status: u16,
-    pub body: Bytes,
+    pub body: Vec<u8>,
     pub content_type: Option<&'static str>,
     pub headers: Vec<(&'static str, String)>,
 }
@@ -38,7 +34,7 @@ impl Answer {
         };
         Answer {
             status: 200,
-            body: body.into(),
+            body,
             content_type: Some(JSON),
             headers: Vec::new(),
         }
@@ -48,7 +44,7 @@ impl Answer {
     pub fn text(status: u16, message: impl Into<String>) -> Answer {
         Answer {
             status,
-            body: Bytes::from(message.into()),
+            body: message.into().into_bytes(),
             content_type: Some(TEXT),
             headers: Vec::new(),
         }
@@ -58,7 +54,7 @@ impl Answer {
     pub fn empty(status: u16) -> Answer {
         Answer {
             status,
-            body: Bytes::new(),
+            body: Vec::new(),
             content_type: None,
             headers: Vec::new(),
         }
@@ -76,30 +72,6 @@ impl Answer {
             .header("X-Consul-KnownLeader", "true")
             .header("X-Consul-LastContact", "0")
             .header("X-Consul-Effective-Consistency", consistency)
-    }
-
-    /// The hyper response, with the ACL policy header every answer carries.
-    pub fn into_response(self, acl_policy: &'static str) -> Response<Full<Bytes>> {
-        let mut response = Response::new(Full::new(self.body));
-        *response.status_mut() =
-            hyper::StatusCode::from_u16(self.status).unwrap_or(hyper::StatusCode::OK);
-        let headers = response.headers_mut();
-        if let Some(ct) = self.content_type {
-            headers.insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static(ct));
-        }
-        for (name, value) in self.headers {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
-                headers.append(n, v);
-            }
-        }
-        headers.insert(
-            HeaderName::from_static("x-consul-default-acl-policy"),
-            HeaderValue::from_static(acl_policy),
-        );
-        response
     }
 }
 
