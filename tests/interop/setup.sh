@@ -8,6 +8,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$root/target/interop"
 mkdir -p "$dir"
+need=()
+command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3 python3-pip)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]} from Debian's packages" >&2
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 if [ ! -f "$dir/node/.done" ]; then
     rm -rf "$dir/node" && mkdir -p "$dir/node"
     (cd "$dir/node" && echo '{"name":"lockd-interop","private":true}' > package.json &&
