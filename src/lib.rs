@@ -68,13 +68,16 @@
 //! | `protocol` | (`tcp-server`/`client`) the lockd line protocol: framing, parsing, reply texts |
 //! | `server` | (`tcp-server`) the lockd server: accept loop, connections, commands, stats |
 //! | `client` | (`client`) async client for lockd and glockd-compatible servers |
+//! | `http` | (`http`) the Consul API subset: HTTP/1.1 connections, routing, KV store, sessions, blocking queries |
 //! | `clock` | the cheap coarse clock behind "held since" |
 //!
 //! ## Features
 //! - `tcp-server`: `server`, the lockd line-protocol server (glockd / Node lockd compatible),
 //!   and the `lockd` binary; `protocol`, its framing and parsing.
 //! - `client`: `client`, an async client for lockd and glockd-compatible servers.
-//! - `http`: the Consul-compatible HTTP API (not built yet).
+//! - `http`: `http`, the subset of Consul's HTTP API that lock users rely on (sessions, KV
+//!   acquire/release/CAS, blocking queries), over the same locks; `lockd --http ADDR` with
+//!   `tcp-server`.
 //!
 //! The core needs none of them and never touches the network.
 #![warn(missing_docs)]
