@@ -109,6 +109,17 @@ async fn consul_lockd_and_in_process_users_contend_for_one_lock() {
     );
     api.put(&format!("/v1/session/destroy/{delayed}"), "").await;
     assert_eq!(lockd.ask("g held\n").await, "1 Lock Get Success: held\n");
+    // An in-process session that merely names itself like a Consul session is not one.
+    let impostor = mgr.session();
+    impostor.set_name(format!("consul:{sid}"));
+    let _held = impostor.get("spoofed").unwrap();
+    assert!(api.put_bool("/v1/kv/spoofed", "").await);
+    assert!(api.entry("spoofed").await.unwrap().get("Session").is_none());
+    assert!(
+        !api.put_bool(&format!("/v1/kv/spoofed?release={sid}"), "")
+            .await
+    );
+    assert!(mgr.inspect("spoofed"));
     // The lockd protocol's shared namespace (core names starting with LF) is out of reach.
     let r = api
         .put(&format!("/v1/kv/%0Ashared?acquire={sid}"), "")

@@ -129,6 +129,9 @@ async fn read_body(
             return Err(None);
         }
     }
+    if buf.len() == want {
+        return Ok(std::mem::take(buf)); // the usual case: the body is all that was read
+    }
     Ok(buf.drain(..want).collect())
 }
 

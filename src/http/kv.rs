@@ -189,53 +189,30 @@ impl Store {
                 "Invalid key: a lock key may not start with a line feed",
             ));
         }
-        if session.core.holds(key) {
-            if st
-                .kv
-                .get(key)
-                .is_some_and(|e| e.flags == flags && e.value == value)
-            {
-                return Ok(true);
-            }
-            let i = next_index(&mut st.index);
-            let e = st.kv.entry(key.to_owned()).or_insert_with(|| Entry {
-                lock_index: 1,
-                flags,
-                value: Vec::new(),
-                create_index: i,
-                modify_index: i,
-            });
-            (e.value, e.flags, e.modify_index) = (value, flags, i);
-        } else {
+        // A fresh acquisition moves the key from free to held; a holder's repeat only rewrites.
+        let fresh = !session.core.holds(key);
+        if fresh {
             match session.core.get(key) {
-                Ok(guard) => {
-                    // Held by the session until release, delete or invalidation.
-                    let _ = guard.keep();
-                }
+                // Held by the session until release, delete or invalidation.
+                Ok(guard) => drop(guard.keep()),
                 Err(_) => return Ok(false),
             }
-            let i = next_index(&mut st.index);
-            match st.kv.get_mut(key) {
-                Some(e) => {
-                    e.lock_index += 1;
-                    (e.value, e.flags, e.modify_index) = (value, flags, i);
-                }
-                None => {
-                    st.tombstones.remove(key);
-                    st.kv.insert(
-                        key.to_owned(),
-                        Entry {
-                            lock_index: 1,
-                            flags,
-                            value,
-                            create_index: i,
-                            modify_index: i,
-                        },
-                    );
-                }
-            }
+        } else if st
+            .kv
+            .get(key)
+            .is_some_and(|e| e.flags == flags && e.value == value)
+        {
+            return Ok(true);
         }
-        st.kv_index = st.index;
+        let i = next_index(&mut st.index);
+        match st.kv.get_mut(key) {
+            Some(e) => {
+                e.lock_index += u64::from(fresh);
+                (e.value, e.flags, e.modify_index) = (value, flags, i);
+            }
+            None => st.create(key, value, flags, 1, i),
+        }
+        st.kv_index = i;
         st.watchers.touch(key);
         Ok(true)
     }
@@ -252,17 +229,7 @@ impl Store {
             }
             None => {
                 let i = next_index(&mut st.index);
-                st.tombstones.remove(key);
-                st.kv.insert(
-                    key.to_owned(),
-                    Entry {
-                        lock_index: 0,
-                        flags,
-                        value,
-                        create_index: i,
-                        modify_index: i,
-                    },
-                );
+                st.create(key, value, flags, 0, i);
                 i
             }
         };

@@ -57,7 +57,6 @@ impl Store {
             let st = &mut *guard;
             let i = next_index(&mut st.index);
             st.sessions_index = i;
-            st.by_core.insert(core.id(), id.clone());
             st.sessions.insert(
                 id.clone(),
                 ConsulSession {
@@ -145,12 +144,14 @@ impl Store {
         };
         let i = next_index(&mut st.index);
         st.sessions_index = i;
-        st.by_core.remove(&session.core.id());
         let held = session.core.held_names();
         session.core.close();
         let delay = Duration::from_nanos(session.spec.lock_delay_ns).min(MAX_LOCK_DELAY);
         let now = Instant::now();
         let mut kv_changed = false;
+        if !delay.is_zero() {
+            st.delays.retain(|_, until| *until > now); // forget delays that ran out
+        }
         for name in held {
             let Ok(key) = std::str::from_utf8(name.as_bytes()) else {
                 continue;
@@ -173,7 +174,6 @@ impl Store {
         if kv_changed {
             st.kv_index = i;
         }
-        st.delays.retain(|_, until| *until > now);
         self.sessions_changed();
     }
 }

@@ -54,8 +54,6 @@ pub(crate) struct State {
     pub tombstone_queue: VecDeque<(Instant, String, u64)>,
     /// Live sessions by lower-case id (so sorted by id).
     pub sessions: BTreeMap<String, ConsulSession>,
-    /// Core session id → Consul session id.
-    pub by_core: HashMap<u64, String>,
     /// Keys that no `?acquire=` may take before the given time.
     pub delays: HashMap<String, Instant>,
     /// Blocking KV queries' change signals.
@@ -69,12 +67,33 @@ pub(crate) fn next_index(index: &mut u64) -> u64 {
 }
 
 impl State {
-    /// The Consul session id holding core lock `key`, if a Consul session holds it.
+    /// The Consul session id holding core lock `key`, if one of this store's sessions holds
+    /// it. Read from the core: a holder's core session is named `consul:<id>` (which is also how
+    /// the lockd protocol's listings show it), and must be that session's own core session.
     pub fn holder(&self, mgr: &LockManager, key: &str) -> Option<&str> {
         mgr.holder_sessions(key.as_bytes())
             .into_iter()
-            .find_map(|s| self.by_core.get(&s))
-            .map(String::as_str)
+            .find_map(|core_id| {
+                let name = mgr.session_name(core_id)?;
+                let id = std::str::from_utf8(name.as_bytes())
+                    .ok()?
+                    .strip_prefix("consul:")?;
+                let (id, session) = self.sessions.get_key_value(id)?;
+                (session.core.id() == core_id).then_some(id.as_str())
+            })
+    }
+
+    /// Stores a new entry for `key`, created at index `i`; its tombstone, if any, goes.
+    pub fn create(&mut self, key: &str, value: Vec<u8>, flags: u64, lock_index: u64, i: u64) {
+        self.tombstones.remove(key);
+        let entry = Entry {
+            lock_index,
+            flags,
+            value,
+            create_index: i,
+            modify_index: i,
+        };
+        self.kv.insert(key.to_owned(), entry);
     }
 
     /// Leaves a tombstone for `key`, deleted at index `i`.
