@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use support::{config, start};
+use lockd::LockManager;
+use lockd::http::HttpServer;
+use support::{Api, config, start_server, until_parked};
 
 fn setup() {
     static DONE: OnceLock<()> = OnceLock::new();
@@ -24,17 +26,28 @@ fn setup() {
     });
 }
 
-/// Runs `program args…` to completion on a blocking thread; panics with its output on failure.
-async fn run(program: &'static str, args: Vec<String>, env: Vec<(&'static str, String)>) {
-    let output = tokio::task::spawn_blocking(move || {
+/// Runs `program args…` against `server` with `WATCH_KEY=key`; once the program has a query
+/// parked on the server (its blocking read of that key), writes `v2` there to wake it. Panics
+/// with the program's output if it fails.
+async fn run(
+    api: &Api,
+    server: &HttpServer,
+    key: &str,
+    program: &'static str,
+    args: Vec<String>,
+    mut env: Vec<(&'static str, String)>,
+) {
+    env.push(("WATCH_KEY", key.to_owned()));
+    let child = tokio::task::spawn_blocking(move || {
         Command::new(program)
             .args(&args)
             .envs(env)
             .output()
             .unwrap_or_else(|e| panic!("starting {program}: {e}"))
-    })
-    .await
-    .unwrap();
+    });
+    until_parked(server, 1).await;
+    assert!(api.put_bool(&format!("/v1/kv/{key}"), "v2").await);
+    let output = child.await.unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -47,32 +60,26 @@ async fn run(program: &'static str, args: Vec<String>, env: Vec<(&'static str, S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_consul_and_consul_locker_calls() {
     setup();
-    let (api, _) = start(config()).await;
+    let (api, server) = start_server(LockManager::new(), config()).await;
     let port = api.addr.port().to_string();
-    run(
-        "node",
-        vec!["tests/interop/node_consul.js".into(), port],
-        vec![],
-    )
-    .await;
+    let args = vec!["tests/interop/node_consul.js".into(), port];
+    run(&api, &server, "watched/node", "node", args, vec![]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_consul_and_py_consul() {
     setup();
-    let (api, _) = start(config()).await;
+    let (api, server) = start_server(LockManager::new(), config()).await;
     let port = api.addr.port().to_string();
     for package in ["python-consul", "py-consul"] {
         let path = Path::new("target/interop/py").join(package);
-        run(
-            "python3",
-            vec![
-                "tests/interop/python_consul.py".into(),
-                port.clone(),
-                package.into(),
-            ],
-            vec![("PYTHONPATH", path.display().to_string())],
-        )
-        .await;
+        let args = vec![
+            "tests/interop/python_consul.py".into(),
+            port.clone(),
+            package.into(),
+        ];
+        let env = vec![("PYTHONPATH", path.display().to_string())];
+        let key = format!("watched/{package}");
+        run(&api, &server, &key, "python3", args, env).await;
     }
 }
