@@ -243,6 +243,43 @@ fn paired_report() {
         2.0 * paired(31, one, two),
         ">= 1.7x",
     );
+    let one = || floor_threads(1, 200_000);
+    let two = || floor_threads(2, 200_000);
+    show(
+        "  the same for the floor, one map per thread (machine's ceiling)",
+        2.0 * paired(31, one, two),
+        "informational",
+    );
+}
+
+/// Like [`run_threads`] on the floor, with a map of its own per thread: nothing is shared, so
+/// this is the scaling the machine itself allows.
+fn floor_threads(threads: usize, iters: u64) -> Duration {
+    let names: Vec<Vec<String>> = (0..threads)
+        .map(|t| {
+            (0..names_per_thread())
+                .map(|i| format!("thread{t}/lock{i}"))
+                .collect()
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(threads);
+    let start = std::sync::Mutex::new(None::<Instant>);
+    std::thread::scope(|s| {
+        for names in &names {
+            let (barrier, start) = (&barrier, &start);
+            s.spawn(move || {
+                let map = parking_lot::Mutex::new(HashMap::<String, ()>::new());
+                barrier.wait();
+                start.lock().unwrap().get_or_insert_with(Instant::now);
+                for i in 0..iters {
+                    let name = &names[i as usize % names.len()];
+                    map.lock().insert(black_box(name).to_string(), ());
+                    map.lock().remove(black_box(name));
+                }
+            });
+        }
+    });
+    start.into_inner().unwrap().expect("started").elapsed()
 }
 
 /// One line of a ratio table.
@@ -285,6 +322,10 @@ fn report() {
 
 fn main() {
     let smoke = std::env::args().any(|a| a == "--test");
+    if std::env::var_os("PAIRED_ONLY").is_some() {
+        paired_report();
+        return;
+    }
     memory_per_lock(if smoke { 1_000 } else { 1_000_000 });
     let mut c = Criterion::default().configure_from_args();
     exclusive(&mut c);

@@ -18,7 +18,8 @@ use crate::guard::Grip;
 use crate::manager::Core;
 use crate::name::Name;
 use crate::session::SessionInner;
-use crate::table::{Acquired, CancelReason, Key, Release, Settled};
+use crate::session::SessionState;
+use crate::table::{Acquired, CancelReason, EntryPtr, Granted, Key, Node, Release, Settled};
 use crate::wait::Waiter;
 
 /// One acquisition request: who asks, for what.
@@ -31,8 +32,20 @@ pub(crate) struct Request<'a> {
     pub(crate) limit: usize,
 }
 
+/// A grant made to a request, before it becomes a guard's [`Grip`]. Only made for a grant that
+/// is held (so `node` is alive while it is), and for a session's grant with a counted reference
+/// taken under the session's state lock (so the session cannot end the holding first).
+pub(crate) struct Grant {
+    node: EntryPtr,
+    counted: Option<Node>,
+    hash: u64,
+    token: u64,
+    /// Distinct holders right after the grant (1 for exclusive).
+    pub(crate) count: usize,
+}
+
 pub(crate) enum Begun {
-    Granted(Grip, usize),
+    Granted(Grant),
     Queued(Arc<Waiter>),
 }
 
@@ -54,10 +67,13 @@ impl<'a> Request<'a> {
         let shard = self.core.table.shard(key.hash);
         let Some(session) = self.session else {
             return match shard.acquire(key, self.mode, 0, queue, self.limit) {
-                Acquired::Granted(g) => Ok(Begun::Granted(
-                    Grip::new(shard, None, g.node, key.hash, g.token, self.mode),
-                    g.count,
-                )),
+                Acquired::Granted(g) => Ok(Begun::Granted(Grant {
+                    node: g.node,
+                    counted: None,
+                    hash: key.hash,
+                    token: g.token,
+                    count: g.count,
+                })),
                 Acquired::Busy(reason) => Err(self.would_block(reason)),
                 Acquired::Queued(w) => Ok(Begun::Queued(w)),
             };
@@ -67,17 +83,62 @@ impl<'a> Request<'a> {
         state.check_limit(self.name, self.mode)?;
         match shard.acquire(key, self.mode, session.id, queue, self.limit) {
             Acquired::Granted(g) => {
-                state.record(&g.node, self.mode, g.token);
-                Ok(Begun::Granted(
-                    Grip::new(shard, Some(session), g.node, key.hash, g.token, self.mode),
-                    g.count,
-                ))
+                // SAFETY: the grant is held, and the session's state lock keeps it so.
+                Ok(Begun::Granted(unsafe {
+                    Self::session_grant(&mut state, g, key, self.mode)
+                }))
             }
             Acquired::Busy(reason) => Err(self.would_block(reason)),
             Acquired::Queued(w) => {
                 state.pending.push((self.name.to_arc(), w.clone()));
                 Ok(Begun::Queued(w))
             }
+        }
+    }
+
+    /// Records a grant just made to a session and counts a reference for its guard.
+    ///
+    /// # Safety
+    /// The grant is held, and `state` is that session's locked state.
+    unsafe fn session_grant(
+        state: &mut SessionState,
+        g: Granted,
+        key: Key<'_>,
+        mode: Mode,
+    ) -> Grant {
+        // SAFETY: the grant keeps the node alive, and the session cannot end it while its state
+        // is locked.
+        unsafe {
+            state.record(g.node, mode, g.token);
+            Grant {
+                node: g.node,
+                counted: Some(g.node.counted()),
+                hash: key.hash,
+                token: g.token,
+                count: g.count,
+            }
+        }
+    }
+
+    /// The guard's grip for `grant`, which this request received.
+    #[inline]
+    pub(crate) fn grip(&self, grant: Grant) -> Grip {
+        let shard = self.core.table.shard_ptr(grant.hash);
+        let session = match (self.session, grant.counted) {
+            (Some(session), Some(node)) => Some((session.clone(), node)),
+            _ => None,
+        };
+        // SAFETY: a `Grant` is only made for a held grant, with a counted reference for a
+        // session's (see `Grant`).
+        unsafe {
+            Grip::new(
+                shard,
+                session,
+                grant.node,
+                grant.hash,
+                grant.token,
+                self.mode,
+            )
         }
     }
 
@@ -96,7 +157,7 @@ impl<'a> Request<'a> {
         waiter: &Arc<Waiter>,
         timed_out: bool,
         waited: impl FnOnce() -> Duration,
-    ) -> Result<(Grip, usize), Error> {
+    ) -> Result<Grant, Error> {
         let key = self.key();
         let why = if timed_out {
             CancelReason::Timeout
@@ -113,16 +174,17 @@ impl<'a> Request<'a> {
             }
         }
         match self.core.table.settle(key, waiter, why) {
-            Settled::Granted(g) => {
-                if let Some(state) = &mut state {
-                    state.record(&g.node, self.mode, g.token);
-                }
-                let shard = self.core.table.shard(key.hash);
-                Ok((
-                    Grip::new(shard, self.session, g.node, key.hash, g.token, self.mode),
-                    g.count,
-                ))
-            }
+            Settled::Granted(g) => Ok(match &mut state {
+                // SAFETY: the grant is held, and the session's state lock keeps it so.
+                Some(state) => unsafe { Self::session_grant(state, g, key, self.mode) },
+                None => Grant {
+                    node: g.node,
+                    counted: None,
+                    hash: key.hash,
+                    token: g.token,
+                    count: g.count,
+                },
+            }),
             Settled::Cancelled => Err(Error::Timeout {
                 name: self.name.into(),
                 mode: self.mode,
@@ -142,8 +204,7 @@ impl<'a> Request<'a> {
             }
         }
         if let Settled::Granted(g) = self.core.table.settle(key, waiter, CancelReason::Cancelled) {
-            let shard = self.core.table.shard(key.hash);
-            let left = shard.release(key.hash, &g.node, g.token, Release::Unclaimed);
+            let left = self.core.table.release_grant(key, &g, Release::Unclaimed);
             if let (Some(state), Some(0) | None) = (&mut state, left) {
                 state.forget(self.name, self.mode, g.token);
             }
@@ -192,11 +253,11 @@ impl Drop for Queued {
 /// The async waiting acquire behind every `lock*` method. Cancel safe: dropping the returned
 /// future at any await point leaves the queue (see [`Request::abandon`]).
 pub(crate) async fn lock_async(
-    req: Request<'_>,
+    req: &Request<'_>,
     timeout: Option<Duration>,
-) -> Result<(Grip, usize), Error> {
+) -> Result<Grant, Error> {
     let waiter = match req.begin(true)? {
-        Begun::Granted(grip, count) => return Ok((grip, count)),
+        Begun::Granted(grant) => return Ok(grant),
         Begun::Queued(w) => w,
     };
     // Tokio's clock, so a paused test clock and the reported wait agree with the timer.
@@ -224,12 +285,9 @@ pub(crate) async fn lock_async(
 }
 
 /// The blocking acquire behind every `blocking_lock*` method.
-pub(crate) fn lock_blocking(
-    req: Request<'_>,
-    timeout: Option<Duration>,
-) -> Result<(Grip, usize), Error> {
+pub(crate) fn lock_blocking(req: &Request<'_>, timeout: Option<Duration>) -> Result<Grant, Error> {
     let waiter = match req.begin(true)? {
-        Begun::Granted(grip, count) => return Ok((grip, count)),
+        Begun::Granted(grant) => return Ok(grant),
         Begun::Queued(w) => w,
     };
     let started = Instant::now();
@@ -240,9 +298,9 @@ pub(crate) fn lock_blocking(
 
 /// The try acquire behind every `get*` method.
 #[inline]
-pub(crate) fn try_lock(req: Request<'_>) -> Result<(Grip, usize), Error> {
+pub(crate) fn try_lock(req: &Request<'_>) -> Result<Grant, Error> {
     match req.begin(false)? {
-        Begun::Granted(grip, count) => Ok((grip, count)),
+        Begun::Granted(grant) => Ok(grant),
         Begun::Queued(_) => unreachable!("a try never queues"),
     }
 }

@@ -6,14 +6,20 @@ use std::sync::Arc;
 use crate::Mode;
 use crate::name::Name;
 use crate::session::SessionInner;
-use crate::table::{Node, Release, Shard};
+use crate::table::{EntryPtr, Node, Release, ShardPtr};
 
 /// What both guard kinds hold: enough to find and release their grant without rehashing.
+///
+/// A guard of no session holds plain pointers to its shard and entry and touches no reference
+/// count: nothing but this guard can end its holding, and while the holding lasts the entry stays
+/// in its shard and the shard stays alive (even past the table, see `table`). A session's guard
+/// also keeps the session (whose manager keeps the table) and a counted reference to the entry,
+/// because the session can end the holding first, and the guard's later drop must still find the
+/// entry to see that it is gone.
 pub(crate) struct Grip {
-    /// The shard the lock lives in (not the whole manager: see `table::Shard`).
-    shard: Arc<Shard>,
-    session: Option<Arc<SessionInner>>,
-    node: Node,
+    shard: ShardPtr,
+    node: EntryPtr,
+    session: Option<(Arc<SessionInner>, Node)>,
     hash: u64,
     token: u64,
     mode: Mode,
@@ -21,24 +27,35 @@ pub(crate) struct Grip {
 }
 
 impl Grip {
+    /// A grip on the grant `node`/`token` just made to `session` (or to no session).
+    ///
+    /// # Safety
+    /// The grant is held, so `node` is alive and in `shard`; a session's grip comes with a counted
+    /// reference to `node`.
     #[inline]
-    pub(crate) fn new(
-        shard: &Arc<Shard>,
-        session: Option<&Arc<SessionInner>>,
-        node: Node,
+    pub(crate) unsafe fn new(
+        shard: ShardPtr,
+        session: Option<(Arc<SessionInner>, Node)>,
+        node: EntryPtr,
         hash: u64,
         token: u64,
         mode: Mode,
     ) -> Self {
         Grip {
-            shard: shard.clone(),
-            session: session.cloned(),
+            shard,
             node,
+            session,
             hash,
             token,
             mode,
             active: true,
         }
+    }
+
+    fn name(&self) -> &Name {
+        // SAFETY: a session's grip keeps a counted reference; otherwise the holding this grip
+        // releases on drop keeps the entry (see the type's docs).
+        unsafe { self.node.name() }
     }
 
     fn keep(&mut self) -> bool {
@@ -49,7 +66,7 @@ impl Grip {
     }
 
     fn session_id(&self) -> Option<u64> {
-        self.session.as_ref().map(|s| s.id)
+        self.session.as_ref().map(|(s, _)| s.id)
     }
 }
 
@@ -60,10 +77,19 @@ impl Drop for Grip {
         }
         match &self.session {
             // A no-op when the session has closed or released this holding by name meanwhile.
-            Some(session) => session.release_ref(&self.node, self.mode, self.token),
+            Some((session, node)) => session.release_ref(node, self.mode, self.token),
             None => {
-                self.shard
-                    .release(self.hash, &self.node, self.token, Release::One);
+                // SAFETY: this grip's holding keeps the shard and the entry alive until this
+                // release, which is their last use here.
+                let released = unsafe {
+                    self.shard
+                        .get()
+                        .release(self.hash, self.node, self.token, Release::One)
+                };
+                if released.dead {
+                    // SAFETY: that release emptied an orphaned shard: nobody else can reach it.
+                    unsafe { self.shard.free() };
+                }
             }
         }
     }
@@ -73,7 +99,7 @@ macro_rules! guard_common {
     () => {
         /// The lock's name.
         pub fn name(&self) -> &Name {
-            self.grip.node.name()
+            self.grip.name()
         }
 
         /// The holding's fencing token: strictly greater than the token of every holding granted

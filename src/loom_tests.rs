@@ -206,3 +206,18 @@ fn loom_limited_shared_waiter_vs_release() {
         assert!(mgr.is_empty(), "no stranded entry, grant or waiter");
     });
 }
+
+#[test]
+fn loom_manager_drop_vs_guard_drop() {
+    // Guards of no session may outlive every manager handle: the last handle's drop orphans
+    // the shards they hold locks in, and whichever of the two goes last frees each shard.
+    loom::model(|| {
+        let mgr = manager();
+        let a = mgr.get("a").unwrap();
+        let b = mgr.get_shared("b").unwrap();
+        let t = thread::spawn(move || drop(a));
+        drop(mgr);
+        drop(b);
+        t.join().unwrap();
+    });
+}

@@ -51,8 +51,8 @@ macro_rules! acquire_methods {
         /// for a session also `SessionClosed` and `LockLimit`.
         pub fn get(&self, name: impl AsRef<[u8]>) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let (grip, _) = crate::acquire::try_lock(req)?;
-            Ok(crate::ExclusiveGuard::new(grip))
+            let grant = crate::acquire::try_lock(&req)?;
+            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
         }
 
         /// Joins the shared lock on `name` if no exclusive holder has it and nobody is queued
@@ -66,8 +66,9 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let (grip, count) = crate::acquire::try_lock(req)?;
-            Ok(crate::SharedGuard::new(grip, count))
+            let grant = crate::acquire::try_lock(&req)?;
+            let count = grant.count;
+            Ok(crate::SharedGuard::new(req.grip(grant), count))
         }
 
         /// Waits for `name` exclusively, first come first served. Works on any executor (no
@@ -81,8 +82,8 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let (grip, _) = crate::acquire::lock_async(req, None).await?;
-            Ok(crate::ExclusiveGuard::new(grip))
+            let grant = crate::acquire::lock_async(&req, None).await?;
+            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
         }
 
         /// Waits for a share of `name`, first come first served: a shared request queued behind
@@ -95,8 +96,9 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let (grip, count) = crate::acquire::lock_async(req, None).await?;
-            Ok(crate::SharedGuard::new(grip, count))
+            let grant = crate::acquire::lock_async(&req, None).await?;
+            let count = grant.count;
+            Ok(crate::SharedGuard::new(req.grip(grant), count))
         }
 
         /// As [`lock`](Self::lock), giving up after `timeout` with
@@ -111,8 +113,8 @@ macro_rules! acquire_methods {
             timeout: std::time::Duration,
         ) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let (grip, _) = crate::acquire::lock_async(req, Some(timeout)).await?;
-            Ok(crate::ExclusiveGuard::new(grip))
+            let grant = crate::acquire::lock_async(&req, Some(timeout)).await?;
+            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
         }
 
         /// As [`lock_shared`](Self::lock_shared), giving up after `timeout`. Needs a Tokio
@@ -126,8 +128,9 @@ macro_rules! acquire_methods {
             timeout: std::time::Duration,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let (grip, count) = crate::acquire::lock_async(req, Some(timeout)).await?;
-            Ok(crate::SharedGuard::new(grip, count))
+            let grant = crate::acquire::lock_async(&req, Some(timeout)).await?;
+            let count = grant.count;
+            Ok(crate::SharedGuard::new(req.grip(grant), count))
         }
 
         /// Joins the shared lock on `name` if fewer than `max_holders` owners hold it (a counting
@@ -145,8 +148,9 @@ macro_rules! acquire_methods {
             let req = self
                 .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
                 .limit(max_holders);
-            let (grip, count) = crate::acquire::try_lock(req)?;
-            Ok(crate::SharedGuard::new(grip, count))
+            let grant = crate::acquire::try_lock(&req)?;
+            let count = grant.count;
+            Ok(crate::SharedGuard::new(req.grip(grant), count))
         }
 
         /// Waits until fewer than `max_holders` owners hold `name` shared, then joins. Waiters are
@@ -163,8 +167,9 @@ macro_rules! acquire_methods {
             let req = self
                 .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
                 .limit(max_holders);
-            let (grip, count) = crate::acquire::lock_async(req, None).await?;
-            Ok(crate::SharedGuard::new(grip, count))
+            let grant = crate::acquire::lock_async(&req, None).await?;
+            let count = grant.count;
+            Ok(crate::SharedGuard::new(req.grip(grant), count))
         }
 
         /// As [`lock_shared_max`](Self::lock_shared_max), giving up after `timeout`. Needs a Tokio
@@ -181,8 +186,9 @@ macro_rules! acquire_methods {
             let req = self
                 .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
                 .limit(max_holders);
-            let (grip, count) = crate::acquire::lock_async(req, Some(timeout)).await?;
-            Ok(crate::SharedGuard::new(grip, count))
+            let grant = crate::acquire::lock_async(&req, Some(timeout)).await?;
+            let count = grant.count;
+            Ok(crate::SharedGuard::new(req.grip(grant), count))
         }
 
         /// Blocks the thread until `name` is granted exclusively (first come first served, in
@@ -192,8 +198,8 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let (grip, _) = crate::acquire::lock_blocking(req, None)?;
-            Ok(crate::ExclusiveGuard::new(grip))
+            let grant = crate::acquire::lock_blocking(&req, None)?;
+            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
         }
 
         /// Blocks the thread until a share of `name` is granted.
@@ -202,8 +208,9 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let (grip, count) = crate::acquire::lock_blocking(req, None)?;
-            Ok(crate::SharedGuard::new(grip, count))
+            let grant = crate::acquire::lock_blocking(&req, None)?;
+            let count = grant.count;
+            Ok(crate::SharedGuard::new(req.grip(grant), count))
         }
 
         /// As [`blocking_lock`](Self::blocking_lock), giving up after `timeout`.
@@ -213,8 +220,8 @@ macro_rules! acquire_methods {
             timeout: std::time::Duration,
         ) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let (grip, _) = crate::acquire::lock_blocking(req, Some(timeout))?;
-            Ok(crate::ExclusiveGuard::new(grip))
+            let grant = crate::acquire::lock_blocking(&req, Some(timeout))?;
+            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
         }
 
         /// As [`blocking_lock_shared`](Self::blocking_lock_shared), giving up after `timeout`.
@@ -224,8 +231,9 @@ macro_rules! acquire_methods {
             timeout: std::time::Duration,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let (grip, count) = crate::acquire::lock_blocking(req, Some(timeout))?;
-            Ok(crate::SharedGuard::new(grip, count))
+            let grant = crate::acquire::lock_blocking(&req, Some(timeout))?;
+            let count = grant.count;
+            Ok(crate::SharedGuard::new(req.grip(grant), count))
         }
     };
 }

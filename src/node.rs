@@ -1,10 +1,14 @@
 //! A lock-table entry's single allocation: a small header (reference count, name length, the
 //! entry's state) followed by the name's bytes.
 //!
-//! The table's hash slots hold a [`NodeRef`] (one pointer), and a guard holds another, so a held
-//! lock costs one allocation and a guard finds its entry again by pointer, not by comparing names.
-//! The state inside is only ever touched with the owning shard's mutex held, which is what makes
-//! the `UnsafeCell` sound; every access goes through [`NodeRef::state`], whose callers say so.
+//! The table's hash slots own a [`NodeRef`] (one pointer), so a held lock costs one allocation. A
+//! guard finds its entry again by pointer, not by comparing names: a guard of no session holds an
+//! uncounted [`NodePtr`], which its own holding keeps valid (the entry stays in the table while it
+//! is held, and nothing but that guard can end the holding), so the hot path touches no reference
+//! count; a session's guards and holdings lists keep counted references, since the session can end
+//! a holding while its guards live on. The state inside is only ever touched with the owning
+//! shard's mutex held, which is what makes the `UnsafeCell` sound; every access goes through
+//! [`NodeRef::state`] or [`NodePtr::state`], whose callers say so.
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::cell::UnsafeCell;
@@ -71,13 +75,8 @@ impl<S> NodeRef<S> {
 
     /// The lock's name.
     pub(crate) fn name(&self) -> &Name {
-        let len = self.header().len;
-        // SAFETY: `len` bytes were written right after the header and never change.
-        let bytes = unsafe {
-            let start = (self.ptr.as_ptr() as *const u8).add(std::mem::size_of::<Header<S>>());
-            std::slice::from_raw_parts(start, len)
-        };
-        Name::new(bytes)
+        // SAFETY: this reference keeps the node alive.
+        unsafe { self.ptr().name() }
     }
 
     /// The entry's state.
@@ -87,13 +86,72 @@ impl<S> NodeRef<S> {
     /// reference before releasing it; no other reference from `state` is alive meanwhile.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn state(&self) -> &mut S {
-        // SAFETY: exclusive access is guaranteed by the caller holding the shard mutex.
-        unsafe { &mut *self.header().state.get() }
+        // SAFETY: this reference keeps the node alive; the rest is forwarded to the caller.
+        unsafe { self.ptr().state() }
     }
 
-    /// Whether two references name the same node.
-    pub(crate) fn same(&self, other: &Self) -> bool {
-        self.ptr == other.ptr
+    /// An uncounted pointer to this node.
+    pub(crate) fn ptr(&self) -> NodePtr<S> {
+        NodePtr { ptr: self.ptr }
+    }
+}
+
+/// An uncounted pointer to a node: valid only while something else keeps the node alive (see the
+/// module docs). Its accessors are `unsafe` for that reason.
+pub(crate) struct NodePtr<S> {
+    ptr: NonNull<Header<S>>,
+}
+
+impl<S> Clone for NodePtr<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for NodePtr<S> {}
+
+// SAFETY: as for `NodeRef`; a `NodePtr` is only dereferenced while the node is alive.
+unsafe impl<S: Send> Send for NodePtr<S> {}
+unsafe impl<S: Send> Sync for NodePtr<S> {}
+
+impl<S> NodePtr<S> {
+    /// The lock's name.
+    ///
+    /// # Safety
+    /// The node is alive while the name is used.
+    pub(crate) unsafe fn name<'a>(self) -> &'a Name {
+        // SAFETY: the node is alive (the caller says so); `len` bytes were written right after
+        // the header and never change.
+        unsafe {
+            let len = (*self.ptr.as_ptr()).len;
+            let start = (self.ptr.as_ptr() as *const u8).add(std::mem::size_of::<Header<S>>());
+            Name::new(std::slice::from_raw_parts(start, len))
+        }
+    }
+
+    /// The entry's state.
+    ///
+    /// # Safety
+    /// As for [`NodeRef::state`], and the node is alive.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn state<'a>(self) -> &'a mut S {
+        // SAFETY: the node is alive and the shard mutex is held (the caller says so).
+        unsafe { &mut *(*self.ptr.as_ptr()).state.get() }
+    }
+
+    /// A counted reference to the node.
+    ///
+    /// # Safety
+    /// The node is alive.
+    pub(crate) unsafe fn counted(self) -> NodeRef<S> {
+        // SAFETY: the node is alive (the caller says so); Relaxed as in `NodeRef::clone`.
+        unsafe { (*self.ptr.as_ptr()).refs.fetch_add(1, Ordering::Relaxed) };
+        NodeRef { ptr: self.ptr }
+    }
+
+    /// Whether `node` is this node.
+    pub(crate) fn is(self, node: &NodeRef<S>) -> bool {
+        self.ptr == node.ptr
     }
 }
 
@@ -107,11 +165,17 @@ impl<S> Clone for NodeRef<S> {
 
 impl<S> Drop for NodeRef<S> {
     fn drop(&mut self) {
-        // Release/Acquire as in `Arc::drop`: every use happens before the deallocation.
-        if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
-            return;
+        // The last reference (the common case: the table's, when its entry is removed) needs no
+        // read-modify-write. A count of 1 seen by a holder of a reference cannot rise meanwhile
+        // (only a reference can be cloned), and the Acquire load makes every earlier drop's uses
+        // happen before the deallocation, as the fence below does for the general case.
+        if self.header().refs.load(Ordering::Acquire) != 1 {
+            // Release/Acquire as in `Arc::drop`: every use happens before the deallocation.
+            if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
+                return;
+            }
+            fence(Ordering::Acquire);
         }
-        fence(Ordering::Acquire);
         let layout = Self::layout(self.header().len);
         // SAFETY: this was the last reference; the header was initialised in `new`.
         unsafe {
@@ -150,7 +214,7 @@ mod tests {
         let a = NodeRef::new(Name::new(b"a\x00b"), vec![1u32, 2]);
         assert_eq!(a.name().as_bytes(), b"a\x00b");
         let b = a.clone();
-        assert!(a.same(&b));
+        assert!(a.ptr().is(&b));
         // SAFETY: single-threaded test; no other state reference is alive.
         unsafe { b.state().push(3) };
         drop(a);
@@ -159,6 +223,6 @@ mod tests {
         let empty = NodeRef::new(Name::new(""), ());
         assert_eq!(empty.name(), "");
         let other = NodeRef::new(Name::new(""), ());
-        assert!(!empty.same(&other) && empty == other);
+        assert!(!empty.ptr().is(&other) && empty == other);
     }
 }

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::manager::Core;
 use crate::name::Name;
 use crate::sync::Mutex;
-use crate::table::{CancelReason, Node, Release, Settled};
+use crate::table::{CancelReason, EntryPtr, Node, Release, Settled};
 use crate::wait::Waiter;
 
 /// Held entries (looked up by name) and their tokens.
@@ -70,10 +70,14 @@ impl SessionState {
     }
 
     /// Notes a grant (new or rejoined holding; a rejoin has the token already recorded).
-    pub(crate) fn record(&mut self, node: &Node, mode: Mode, token: u64) {
+    ///
+    /// # Safety
+    /// The grant is held, so `node` is alive.
+    pub(crate) unsafe fn record(&mut self, node: EntryPtr, mode: Mode, token: u64) {
         let map = self.map_mut(mode);
-        if !map.contains_key(node.name()) {
-            map.insert(node.clone(), token);
+        // SAFETY: forwarded to the caller.
+        if !map.contains_key(unsafe { node.name() }) {
+            map.insert(unsafe { node.counted() }, token);
         }
     }
 
@@ -142,10 +146,9 @@ impl SessionInner {
         let table = &self.core.table;
         // Waits first, so that releasing this session's own locks grants nothing to it.
         for (name, waiter) in std::mem::take(&mut state.pending) {
-            if let Settled::Granted(g) =
-                table.settle(table.key(&name), &waiter, CancelReason::Cancelled)
-            {
-                table.release(&g.node, g.token, Release::Unclaimed);
+            let key = table.key(&name);
+            if let Settled::Granted(g) = table.settle(key, &waiter, CancelReason::Cancelled) {
+                table.release_grant(key, &g, Release::Unclaimed);
             }
         }
         for (node, token) in std::mem::take(&mut state.exclusive)

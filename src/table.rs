@@ -3,8 +3,11 @@
 //! Each shard is a mutex around a `hashbrown::HashTable` of [`Node`]s; a name's hash picks its
 //! shard and its slot, so the hot path hashes once and takes one uncontended mutex. A node is the
 //! entry's single allocation (state and name bytes together) and a table slot is one pointer, so a
-//! held lock costs little memory. Guards keep a reference to their node and find its slot again by
-//! pointer. An entry exists only while somebody holds the lock or waits for it: the release,
+//! held lock costs little memory. Guards keep a pointer to their node and shard and find the slot
+//! again by pointer (see `node` for why a guard of no session needs no reference count). A shard
+//! outlives its table while guards of no session still hold locks in it: the table marks it
+//! orphaned, and the release that empties it frees it. An entry exists only while somebody holds
+//! the lock or waits for it: the release,
 //! cancellation or timeout that leaves it with neither removes it (and shrinks an emptied shard),
 //! so the table returns to empty after any workload. Holdings are counted per owner (`refs`): the
 //! same session acquiring a lock it holds rejoins its holding with the same fencing token. All
@@ -12,7 +15,8 @@
 //! (except in [`Table::snapshot`], which takes them all in index order).
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -22,7 +26,7 @@ use smallvec::{SmallVec, smallvec};
 use crate::Mode;
 use crate::error::Contention;
 use crate::name::Name;
-use crate::node::NodeRef;
+use crate::node::{NodePtr, NodeRef};
 use crate::snapshot::{HolderInfo, LockInfo, Stats, WaiterInfo};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::wait::{Outcome, Waiter};
@@ -37,9 +41,14 @@ pub(crate) struct Key<'a> {
 /// A table entry: one allocation per held name.
 pub(crate) type Node = NodeRef<EntryState>;
 
-/// A successful grant, as the table recorded it.
+/// An uncounted pointer to an entry, valid while the holding it was granted for lasts (or while
+/// a counted [`Node`] keeps it).
+pub(crate) type EntryPtr = NodePtr<EntryState>;
+
+/// A successful grant, as the table recorded it. The entry stays in the table while the grant is
+/// held, so `node` is valid until the grant is released.
 pub(crate) struct Granted {
-    pub(crate) node: Node,
+    pub(crate) node: EntryPtr,
     pub(crate) token: u64,
     /// Distinct holders right after the grant (1 for exclusive).
     pub(crate) count: usize,
@@ -103,6 +112,9 @@ pub(crate) struct EntryState {
 struct ShardState {
     map: HashTable<Node>,
     stats: Stats,
+    /// The table was dropped while this shard still had entries: the release that empties it
+    /// frees it.
+    orphaned: bool,
 }
 
 /// Keeps the token counter on a cache line of its own.
@@ -117,6 +129,7 @@ struct Globals {
 }
 
 impl Globals {
+    #[inline]
     fn new_holder(&self, owner: u64) -> Holder {
         Holder {
             owner,
@@ -128,25 +141,87 @@ impl Globals {
         }
     }
 
+    /// The name's bytes, hashed in one call (no length prefix: each hash covers one whole name).
+    #[inline]
     fn hash(&self, name: &Name) -> u64 {
-        self.hasher.hash_one(name.as_bytes())
+        let mut h = self.hasher.build_hasher();
+        h.write(name.as_bytes());
+        h.finish()
     }
 }
 
 /// One shard: a mutex around part of the map. Each shard is its own allocation, aligned to
-/// cache lines, and guards keep an `Arc` of their shard (not of the whole table): threads working
-/// on different shards then write no cache line in common except the token counter.
+/// cache lines, and guards keep a pointer to their shard (not to the whole table): threads
+/// working on different shards then write no cache line in common except the token counter.
 #[repr(align(128))]
 pub(crate) struct Shard {
     state: Mutex<ShardState>,
     globals: Arc<Globals>,
 }
 
+/// A pointer to a shard. The table owns its shards; a shard it orphaned (see the module docs) is
+/// owned by its remaining holdings, and the release that empties it frees it.
+#[derive(Clone, Copy)]
+pub(crate) struct ShardPtr(NonNull<Shard>);
+
+// SAFETY: a `Shard` is `Send + Sync` (a mutex around its state, read-only globals); the pointer
+// is only dereferenced while the shard is alive (see `ShardPtr::get`).
+unsafe impl Send for ShardPtr {}
+unsafe impl Sync for ShardPtr {}
+
+impl ShardPtr {
+    /// The shard.
+    ///
+    /// # Safety
+    /// The shard is alive while the reference is used: its table is, or a holding in it is that
+    /// only the caller can release.
+    pub(crate) unsafe fn get<'a>(self) -> &'a Shard {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Frees a shard whose release reported it [`Released::dead`].
+    ///
+    /// # Safety
+    /// That release was the last use of the shard, and no reference to it is alive.
+    pub(crate) unsafe fn free(self) {
+        // SAFETY: the shard came from `Box::into_raw` in `Table::new`; nobody else can reach it.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// What [`Shard::release`] did.
+pub(crate) struct Released {
+    /// References left (0 when the holding ended), or `None` if no such holding existed.
+    pub(crate) left: Option<u64>,
+    /// The shard was orphaned and this release emptied it: the caller must free it.
+    pub(crate) dead: bool,
+}
+
 /// The sharded lock table. See the module docs.
 pub(crate) struct Table {
-    shards: Box<[Arc<Shard>]>,
+    shards: Box<[ShardPtr]>,
     shard_mask: usize,
     globals: Arc<Globals>,
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        for &ptr in self.shards.iter() {
+            // SAFETY: the table owns its shards until here.
+            let shard = unsafe { ptr.get() };
+            let empty = {
+                let mut state = shard.state.lock();
+                state.orphaned = !state.map.is_empty();
+                !state.orphaned
+            };
+            if empty {
+                // SAFETY: an empty shard has no holding that could reach it, and the table (the
+                // only other way in) is going away.
+                unsafe { ptr.free() };
+            }
+        }
+    }
 }
 
 impl Table {
@@ -162,10 +237,11 @@ impl Table {
         Table {
             shards: (0..n)
                 .map(|_| {
-                    Arc::new(Shard {
+                    let shard = Box::new(Shard {
                         state: Mutex::new(ShardState::default()),
                         globals: globals.clone(),
-                    })
+                    });
+                    ShardPtr(NonNull::from(Box::leak(shard)))
                 })
                 .collect(),
             shard_mask: n - 1,
@@ -187,9 +263,21 @@ impl Table {
 
     /// The shard that owns `hash`.
     #[inline]
-    pub(crate) fn shard(&self, hash: u64) -> &Arc<Shard> {
+    pub(crate) fn shard(&self, hash: u64) -> &Shard {
+        // SAFETY: the table owns its shards while it lives.
+        unsafe { self.shard_ptr(hash).get() }
+    }
+
+    /// A pointer to the shard that owns `hash`, for a guard to keep.
+    #[inline]
+    pub(crate) fn shard_ptr(&self, hash: u64) -> ShardPtr {
         // hashbrown takes the low bits for the slot and the top 7 for tags: use others.
-        &self.shards[(hash >> 32) as usize & self.shard_mask]
+        self.shards[(hash >> 32) as usize & self.shard_mask]
+    }
+
+    fn all_shards(&self) -> impl Iterator<Item = &Shard> {
+        // SAFETY: the table owns its shards while it lives.
+        self.shards.iter().map(|p| unsafe { p.get() })
     }
 
     /// The next token that will be issued (every issued token is below it).
@@ -200,7 +288,23 @@ impl Table {
     /// Releases `node`'s holding with `token`; see [`Shard::release`].
     pub(crate) fn release(&self, node: &Node, token: u64, how: Release) -> Option<u64> {
         let hash = self.globals.hash(node.name());
-        self.shard(hash).release(hash, node, token, how)
+        // SAFETY: the counted reference keeps the node alive.
+        let released = unsafe { self.shard(hash).release(hash, node.ptr(), token, how) };
+        debug_assert!(!released.dead, "a live table's shard is never orphaned");
+        released.left
+    }
+
+    /// Gives back a grant that nobody will receive (a wait abandoned after its grant arrived),
+    /// or ends it as `how` says; returns the references left.
+    pub(crate) fn release_grant(&self, key: Key<'_>, grant: &Granted, how: Release) -> Option<u64> {
+        // SAFETY: a `Granted` is made for a grant that is held, and this ends it: its entry is
+        // alive until here.
+        let released = unsafe {
+            self.shard(key.hash)
+                .release(key.hash, grant.node, grant.token, how)
+        };
+        debug_assert!(!released.dead, "a live table's shard is never orphaned");
+        released.left
     }
 
     /// See [`Shard::settle`].
@@ -247,7 +351,7 @@ impl Table {
     /// A consistent view of every held lock and the counters: all shards are locked at once (in
     /// index order), so no grant or release is half-visible.
     pub(crate) fn snapshot(&self) -> (Vec<LockInfo>, Stats) {
-        let shards: Vec<_> = self.shards.iter().map(|s| s.state.lock()).collect();
+        let shards: Vec<_> = self.all_shards().map(|s| s.state.lock()).collect();
         let mut locks = Vec::new();
         let mut stats = Stats::default();
         for shard in &shards {
@@ -271,7 +375,7 @@ impl Table {
     /// Counters only (each shard locked in turn; cheaper than a snapshot).
     pub(crate) fn stats(&self) -> Stats {
         let mut stats = Stats::default();
-        for shard in self.shards.iter() {
+        for shard in self.all_shards() {
             let shard = shard.state.lock();
             stats.add_counters(&shard.stats);
             stats.held_locks += shard.map.len() as u64;
@@ -287,7 +391,7 @@ impl Table {
 
     /// Number of entries (held names) in the table.
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.state.lock().map.len()).sum()
+        self.all_shards().map(|s| s.state.lock().map.len()).sum()
     }
 }
 
@@ -299,8 +403,8 @@ impl ShardState {
 
     /// Removes an idle node's slot and gives memory back once a shard has emptied out (growth
     /// happens at 7/8 load, so shrinking below 1/8 cannot thrash).
-    fn remove(&mut self, hash: u64, node: &Node, globals: &Globals) {
-        if let Ok(slot) = self.map.find_entry(hash, |n| n.same(node)) {
+    fn remove(&mut self, hash: u64, node: EntryPtr, globals: &Globals) {
+        if let Ok(slot) = self.map.find_entry(hash, |n| node.is(n)) {
             slot.remove();
         }
         let cap = self.map.capacity();
@@ -343,10 +447,11 @@ impl Shard {
                     queue: None,
                 };
                 let node = Node::new(key.name, state);
-                v.insert(node.clone());
+                let ptr = node.ptr();
+                v.insert(node);
                 shard.stats.grants += 1;
                 return Acquired::Granted(Granted {
-                    node,
+                    node: ptr,
                     token: holder.token,
                     count: 1,
                 });
@@ -358,7 +463,7 @@ impl Shard {
             Ok((token, count, fresh)) => {
                 shard.stats.grants += u64::from(fresh);
                 Acquired::Granted(Granted {
-                    node: node.clone(),
+                    node: node.ptr(),
                     token,
                     count,
                 })
@@ -377,31 +482,48 @@ impl Shard {
     }
 
     /// Releases the holding with `token` of `node` (whose name hashes to `hash`) as `how` says.
-    /// Returns the references left (0 when the holding ended), or `None` if no such holding
-    /// exists (already released: a stale guard).
+    ///
+    /// # Safety
+    /// `node` is alive: the holding keeps it (only the caller can end it), or a counted reference.
     #[inline]
-    pub(crate) fn release(&self, hash: u64, node: &Node, token: u64, how: Release) -> Option<u64> {
+    pub(crate) unsafe fn release(
+        &self,
+        hash: u64,
+        node: EntryPtr,
+        token: u64,
+        how: Release,
+    ) -> Released {
         let globals = &*self.globals;
         let mut wake = Vec::new();
-        let left = {
+        let released = {
             let mut guard = self.state.lock();
             let shard = &mut *guard;
-            // SAFETY: the shard lock is held. (A node that left the table has no holders, so a
-            // stale guard finds nothing to release.)
+            // SAFETY: the shard lock is held, and the caller keeps the node alive. (A node that
+            // left the table has no holders, so a stale guard finds nothing to release.)
             let entry = unsafe { node.state() };
-            let left = entry.drop_ref(token, how)?;
+            let Some(left) = entry.drop_ref(token, how) else {
+                return Released {
+                    left: None,
+                    dead: false,
+                };
+            };
             if left == 0 {
                 shard.stats.releases += 1;
                 shard.stats.orphan_releases += u64::from(how == Release::Orphan);
-                entry.grant_waiters(globals, &mut shard.stats, &mut wake);
+                if entry.queue.is_some() {
+                    entry.grant_waiters(globals, &mut shard.stats, &mut wake);
+                }
                 if entry.is_idle() {
                     shard.remove(hash, node, globals);
                 }
             }
-            left
+            Released {
+                left: Some(left),
+                dead: shard.orphaned && shard.map.is_empty(),
+            }
         };
         wake.into_iter().for_each(Waker::wake);
-        Some(left)
+        released
     }
 
     /// Settles a waiter that stops waiting: if still queued, it leaves the queue (waking any
@@ -419,7 +541,7 @@ impl Shard {
                 Outcome::Cancelled => return Settled::Cancelled,
                 Outcome::Granted { token, count } => {
                     // The grant is recorded, so the entry is in the table.
-                    let node = shard.find(key).expect("a granted entry is held").clone();
+                    let node = shard.find(key).expect("a granted entry is held").ptr();
                     return Settled::Granted(Granted { node, token, count });
                 }
             }
@@ -428,8 +550,8 @@ impl Shard {
             let node = shard
                 .find(key)
                 .expect("a queued waiter's entry exists")
-                .clone();
-            // SAFETY: the shard lock is held.
+                .ptr();
+            // SAFETY: the shard lock is held and the node is in the table.
             let entry = unsafe { node.state() };
             let queue = entry.queue.as_mut().expect("a pending waiter is queued");
             let at = queue
@@ -447,7 +569,7 @@ impl Shard {
             }
             entry.grant_waiters(globals, &mut shard.stats, &mut wake);
             if entry.is_idle() {
-                shard.remove(key.hash, &node, globals);
+                shard.remove(key.hash, node, globals);
             }
             Settled::Cancelled
         };
