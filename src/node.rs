@@ -36,11 +36,54 @@ unsafe impl<S: Send> Send for NodeRef<S> {}
 unsafe impl<S: Send> Sync for NodeRef<S> {}
 
 impl<S> NodeRef<S> {
+    /// The allocation for a name of `len` bytes: header and name, rounded up to 16 bytes (the
+    /// allocator's own granularity, so the rounding costs no memory) so that names of similar
+    /// length share a size class and a spare node can be [reused](Self::reuse).
     fn layout(len: usize) -> Layout {
-        let (layout, _) = Layout::new::<Header<S>>()
-            .extend(Layout::array::<u8>(len).expect("name length fits in memory"))
-            .expect("node layout fits in memory");
-        layout.pad_to_align()
+        let size = std::mem::size_of::<Header<S>>()
+            .checked_add(len)
+            .and_then(|n| n.checked_next_multiple_of(16))
+            .expect("name length fits in memory");
+        Layout::from_size_align(size, std::mem::align_of::<Header<S>>())
+            .expect("node layout fits in memory")
+    }
+
+    /// Whether this is the only reference to the node.
+    #[inline]
+    pub(crate) fn is_unique(&self) -> bool {
+        self.header().refs.load(Ordering::Acquire) == 1
+    }
+
+    /// Whether this node is the only reference to it and its allocation is `name`'s size
+    /// class, so that [`reuse`](Self::reuse) may give it to another entry.
+    #[inline]
+    pub(crate) fn reusable_for(&self, name: &Name) -> bool {
+        // As `layout` rounds; a slice's length is at most `isize::MAX`, so nothing overflows.
+        let class = |len: usize| (std::mem::size_of::<Header<S>>() + len).div_ceil(16);
+        self.is_unique() && class(name.as_bytes().len()) == class(self.header().len)
+    }
+
+    /// This node, renamed `name` and holding `state` (the old state is dropped): a new entry
+    /// without an allocation. Only for a node that is [`reusable_for`](Self::reusable_for) the
+    /// name, and only where the node's state may be touched (its shard's mutex is held).
+    #[inline]
+    pub(crate) fn reuse(self, name: &Name, state: S) -> Self {
+        debug_assert!(
+            self.reusable_for(name),
+            "a node is reused only when it fits"
+        );
+        let bytes = name.as_bytes();
+        let raw = self.ptr.as_ptr();
+        // SAFETY: this is the only reference (checked above), so nothing else reads the header,
+        // state or name while they are rewritten; the allocation holds `bytes.len()` name bytes
+        // (same size class).
+        unsafe {
+            (*raw).len = bytes.len();
+            *(*raw).state.get() = state;
+            let dst = (raw as *mut u8).add(std::mem::size_of::<Header<S>>());
+            ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
+        }
+        self
     }
 
     /// A node named `name` holding `state`, with one reference.
@@ -224,5 +267,21 @@ mod tests {
         assert_eq!(empty.name(), "");
         let other = NodeRef::new(Name::new(""), ());
         assert!(!empty.ptr().is(&other) && empty == other);
+    }
+
+    #[test]
+    fn a_spare_node_is_reused_only_unshared_and_in_its_size_class() {
+        let a = NodeRef::new(Name::new("jobs/nightly-0042"), vec![1u32]);
+        let at = a.ptr();
+        assert!(a.reusable_for(Name::new("jobs/nightly-0043")));
+        assert!(!a.reusable_for(Name::new("jobs/nightly-0042/and-a-much-longer-suffix")));
+        let b = a.clone();
+        assert!(!a.reusable_for(Name::new("jobs/nightly-0043")), "shared");
+        drop(b);
+        let a = a.reuse(Name::new("jobs/nightly-0043"), vec![7, 8]);
+        assert!(at.is(&a), "same allocation");
+        assert_eq!(a.name(), "jobs/nightly-0043");
+        // SAFETY: single-threaded test; no other state reference is alive.
+        assert_eq!(unsafe { a.state() }, &vec![7, 8]);
     }
 }

@@ -15,7 +15,7 @@
 //! (except in [`Table::snapshot`], which takes them all in index order).
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hasher as _};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::Waker;
@@ -115,15 +115,25 @@ struct ShardState {
     /// The table was dropped while this shard still had entries: the release that empties it
     /// frees it.
     orphaned: bool,
+    /// The allocation of the last entry removed, kept for the next new entry of its size class:
+    /// a lock taken and released again and again allocates nothing. One per shard at most.
+    spare: Option<Node>,
 }
 
 /// Keeps the token counter on a cache line of its own.
 #[repr(align(128))]
 struct Padded<T>(T);
 
+/// Name hashing: randomly seeded per table, except under loom, whose models must replay the
+/// same shard choices in every execution.
+#[cfg(not(loom))]
+type Hasher = foldhash::fast::RandomState;
+#[cfg(loom)]
+type Hasher = foldhash::fast::FixedState;
+
 /// What every shard needs besides its own state; read-only except the token counter.
 struct Globals {
-    hasher: foldhash::fast::RandomState,
+    hasher: Hasher,
     clock: crate::clock::Clock,
     next_token: Padded<AtomicU64>,
 }
@@ -230,7 +240,7 @@ impl Table {
     pub(crate) fn new(shards: usize, first_token: u64) -> Self {
         let n = shards.clamp(1, 1 << 16).next_power_of_two();
         let globals = Arc::new(Globals {
-            hasher: foldhash::fast::RandomState::default(),
+            hasher: Hasher::default(),
             clock: crate::clock::Clock::new(),
             next_token: Padded(AtomicU64::new(first_token.max(1))),
         });
@@ -405,7 +415,11 @@ impl ShardState {
     /// happens at 7/8 load, so shrinking below 1/8 cannot thrash).
     fn remove(&mut self, hash: u64, node: EntryPtr, globals: &Globals) {
         if let Ok(slot) = self.map.find_entry(hash, |n| node.is(n)) {
-            slot.remove();
+            let (node, _) = slot.remove();
+            // Only an unreferenced allocation can be reused; a session may still count this one.
+            if node.is_unique() {
+                self.spare = Some(node);
+            }
         }
         let cap = self.map.capacity();
         if cap > 64 && self.map.len() * 8 < cap {
@@ -446,7 +460,13 @@ impl Shard {
                     holders: smallvec![holder],
                     queue: None,
                 };
-                let node = Node::new(key.name, state);
+                let node = match shard.spare.take() {
+                    Some(spare) if spare.reusable_for(key.name) => spare.reuse(key.name, state),
+                    spare => {
+                        shard.spare = spare;
+                        Node::new(key.name, state)
+                    }
+                };
                 let ptr = node.ptr();
                 v.insert(node);
                 shard.stats.grants += 1;
