@@ -56,6 +56,7 @@ impl<'a> Request<'a> {
         self
     }
 
+    #[inline]
     fn key(&self) -> Key<'a> {
         self.core.table.key(self.name)
     }

@@ -63,11 +63,11 @@ impl<S> NodeRef<S> {
         self.is_unique() && class(name.as_bytes().len()) == class(self.header().len)
     }
 
-    /// This node, renamed `name` and holding `state` (the old state is dropped): a new entry
-    /// without an allocation. Only for a node that is [`reusable_for`](Self::reusable_for) the
-    /// name, and only where the node's state may be touched (its shard's mutex is held).
+    /// This node, renamed `name`, with its state set up by `init` (from the state it had): a new
+    /// entry without an allocation. Only for a node that is [`reusable_for`](Self::reusable_for)
+    /// the name, and only where the node's state may be touched (its shard's mutex is held).
     #[inline]
-    pub(crate) fn reuse(self, name: &Name, state: S) -> Self {
+    pub(crate) fn reuse(self, name: &Name, init: impl FnOnce(&mut S)) -> Self {
         debug_assert!(
             self.reusable_for(name),
             "a node is reused only when it fits"
@@ -79,7 +79,7 @@ impl<S> NodeRef<S> {
         // (same size class).
         unsafe {
             (*raw).len = bytes.len();
-            *(*raw).state.get() = state;
+            init(&mut *(*raw).state.get());
             let dst = (raw as *mut u8).add(std::mem::size_of::<Header<S>>());
             ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
         }
@@ -278,10 +278,10 @@ mod tests {
         let b = a.clone();
         assert!(!a.reusable_for(Name::new("jobs/nightly-0043")), "shared");
         drop(b);
-        let a = a.reuse(Name::new("jobs/nightly-0043"), vec![7, 8]);
+        let a = a.reuse(Name::new("jobs/nightly-0043"), |v| v.push(7));
         assert!(at.is(&a), "same allocation");
         assert_eq!(a.name(), "jobs/nightly-0043");
         // SAFETY: single-threaded test; no other state reference is alive.
-        assert_eq!(unsafe { a.state() }, &vec![7, 8]);
+        assert_eq!(unsafe { a.state() }, &vec![1, 7]);
     }
 }

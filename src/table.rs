@@ -413,6 +413,7 @@ impl ShardState {
 
     /// Removes an idle node's slot and gives memory back once a shard has emptied out (growth
     /// happens at 7/8 load, so shrinking below 1/8 cannot thrash).
+    #[inline]
     fn remove(&mut self, hash: u64, node: EntryPtr, globals: &Globals) {
         if let Ok(slot) = self.map.find_entry(hash, |n| node.is(n)) {
             let (node, _) = slot.remove();
@@ -455,15 +456,20 @@ impl Shard {
             hashbrown::hash_table::Entry::Vacant(v) => {
                 // Fast path: a free name. The entry is created already held.
                 let holder = globals.new_holder(owner);
-                let state = EntryState {
-                    mode,
-                    holders: smallvec![holder],
-                    queue: None,
-                };
                 let node = match shard.spare.take() {
-                    Some(spare) if spare.reusable_for(key.name) => spare.reuse(key.name, state),
+                    // An idle entry's state: no holder, no queue.
+                    Some(spare) if spare.reusable_for(key.name) => spare.reuse(key.name, |s| {
+                        debug_assert!(s.is_idle());
+                        s.mode = mode;
+                        s.holders.push(holder);
+                    }),
                     spare => {
                         shard.spare = spare;
+                        let state = EntryState {
+                            mode,
+                            holders: smallvec![holder],
+                            queue: None,
+                        };
                         Node::new(key.name, state)
                     }
                 };
@@ -514,7 +520,7 @@ impl Shard {
         how: Release,
     ) -> Released {
         let globals = &*self.globals;
-        let mut wake = Vec::new();
+        let mut wake = None;
         let released = {
             let mut guard = self.state.lock();
             let shard = &mut *guard;
@@ -531,7 +537,8 @@ impl Shard {
                 shard.stats.releases += 1;
                 shard.stats.orphan_releases += u64::from(how == Release::Orphan);
                 if entry.queue.is_some() {
-                    entry.grant_waiters(globals, &mut shard.stats, &mut wake);
+                    let wake = wake.insert(Vec::new());
+                    entry.grant_waiters(globals, &mut shard.stats, wake);
                 }
                 if entry.is_idle() {
                     shard.remove(hash, node, globals);
@@ -542,7 +549,8 @@ impl Shard {
                 dead: shard.orphaned && shard.map.is_empty(),
             }
         };
-        wake.into_iter().for_each(Waker::wake);
+        // Outside the shard lock: a woken task may run at once and want it.
+        wake.into_iter().flatten().for_each(Waker::wake);
         released
     }
 
