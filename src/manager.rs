@@ -13,9 +13,9 @@ use crate::snapshot::{Snapshot, Stats};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::table::Table;
 
-/// What every handle, session and guard of one manager shares. Aligned so that the `Arc`'s
-/// reference counts (changed by every guard) do not share a cache line with the table's
-/// read-mostly fields.
+/// What every handle, session and queued wait of one manager shares (a session's guards reach it
+/// through their session). Aligned so that the `Arc`'s reference counts (changed by every new
+/// handle, session and wait) do not share a cache line with the table's read-mostly fields.
 #[repr(align(128))]
 pub(crate) struct Core {
     pub(crate) table: Table,
