@@ -95,6 +95,36 @@ fn shared(c: &mut Criterion) {
 
 /// Runs `iters` get + drop per thread, on names private to each thread; returns wall time.
 fn run_threads(mgr: &LockManager, threads: usize, iters: u64) -> Duration {
+    time_threads(
+        threads,
+        iters,
+        || (),
+        |(), name| drop(black_box(mgr.get(name))),
+    )
+}
+
+/// The same on the floor, with a map of its own per thread: nothing is shared, so this is the
+/// scaling the machine itself allows.
+fn floor_threads(threads: usize, iters: u64) -> Duration {
+    time_threads(
+        threads,
+        iters,
+        || parking_lot::Mutex::new(HashMap::<String, ()>::new()),
+        |map, name| {
+            map.lock().insert(black_box(name).to_string(), ());
+            map.lock().remove(black_box(name));
+        },
+    )
+}
+
+/// Starts `threads` threads together, each with its own `state()` and names, and times `iters`
+/// calls of `op` per thread (cycling through its names) from the first start to the last end.
+fn time_threads<S>(
+    threads: usize,
+    iters: u64,
+    state: impl Fn() -> S + Sync,
+    op: impl Fn(&S, &str) + Sync,
+) -> Duration {
     let names: Vec<Vec<String>> = (0..threads)
         .map(|t| {
             (0..names_per_thread())
@@ -106,12 +136,13 @@ fn run_threads(mgr: &LockManager, threads: usize, iters: u64) -> Duration {
     let start = std::sync::Mutex::new(None::<Instant>);
     std::thread::scope(|s| {
         for names in &names {
-            let (barrier, start) = (&barrier, &start);
+            let (barrier, start, state, op) = (&barrier, &start, &state, &op);
             s.spawn(move || {
+                let state = state();
                 barrier.wait();
                 start.lock().unwrap().get_or_insert_with(Instant::now);
                 for i in 0..iters {
-                    drop(black_box(mgr.get(&names[i as usize % names.len()])));
+                    op(&state, &names[i as usize % names.len()]);
                 }
             });
         }
@@ -268,36 +299,6 @@ fn paired_report() {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Like [`run_threads`] on the floor, with a map of its own per thread: nothing is shared, so
-/// this is the scaling the machine itself allows.
-fn floor_threads(threads: usize, iters: u64) -> Duration {
-    let names: Vec<Vec<String>> = (0..threads)
-        .map(|t| {
-            (0..names_per_thread())
-                .map(|i| format!("thread{t}/lock{i}"))
-                .collect()
-        })
-        .collect();
-    let barrier = std::sync::Barrier::new(threads);
-    let start = std::sync::Mutex::new(None::<Instant>);
-    std::thread::scope(|s| {
-        for names in &names {
-            let (barrier, start) = (&barrier, &start);
-            s.spawn(move || {
-                let map = parking_lot::Mutex::new(HashMap::<String, ()>::new());
-                barrier.wait();
-                start.lock().unwrap().get_or_insert_with(Instant::now);
-                for i in 0..iters {
-                    let name = &names[i as usize % names.len()];
-                    map.lock().insert(black_box(name).to_string(), ());
-                    map.lock().remove(black_box(name));
-                }
-            });
-        }
-    });
-    start.into_inner().unwrap().expect("started").elapsed()
 }
 
 /// One line of a ratio table.
