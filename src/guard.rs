@@ -130,6 +130,9 @@ macro_rules! guard_common {
 /// An exclusive lock on a name. Dropping it releases the lock (unless its session ended first,
 /// in which case the drop is a no-op).
 ///
+/// A guard may outlive every handle to its manager (and its session's handle): it keeps what it
+/// needs to release its lock. Guards of no session cost no reference counting to make or drop.
+///
 /// ```
 /// use lockd::LockManager;
 ///
