@@ -19,8 +19,9 @@ use crate::manager::Core;
 use crate::name::Name;
 use crate::session::SessionInner;
 use crate::session::SessionState;
-use crate::table::{Acquired, CancelReason, EntryPtr, Granted, Key, Node, Release, Settled};
+use crate::table::{Acquired, CancelReason, EntryPtr, Granted, Key, Node, Settled};
 use crate::wait::Waiter;
+use crate::{ExclusiveGuard, SharedGuard};
 
 /// One acquisition request: who asks, for what.
 pub(crate) struct Request<'a> {
@@ -68,13 +69,8 @@ impl<'a> Request<'a> {
         let shard = self.core.table.shard(key.hash);
         let Some(session) = self.session else {
             return match shard.acquire(key, self.mode, 0, queue, self.limit) {
-                Acquired::Granted(g) => Ok(Begun::Granted(Grant {
-                    node: g.node,
-                    counted: None,
-                    hash: key.hash,
-                    token: g.token,
-                    count: g.count,
-                })),
+                // SAFETY: the grant is held, and nobody but this request's guard can end it.
+                Acquired::Granted(g) => Ok(Begun::Granted(unsafe { self.grant(None, g, key) })),
                 Acquired::Busy(reason) => Err(self.would_block(reason)),
                 Acquired::Queued(w) => Ok(Begun::Queued(w)),
             };
@@ -86,7 +82,7 @@ impl<'a> Request<'a> {
             Acquired::Granted(g) => {
                 // SAFETY: the grant is held, and the session's state lock keeps it so.
                 Ok(Begun::Granted(unsafe {
-                    Self::session_grant(&mut state, g, key, self.mode)
+                    self.grant(Some(&mut state), g, key)
                 }))
             }
             Acquired::Busy(reason) => Err(self.would_block(reason)),
@@ -97,33 +93,45 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// Records a grant just made to a session and counts a reference for its guard.
+    /// The [`Grant`] for `g`, just made to this request's owner. A session's grant is recorded
+    /// in `state` and counts a reference for its guard.
     ///
     /// # Safety
-    /// The grant is held, and `state` is that session's locked state.
-    unsafe fn session_grant(
-        state: &mut SessionState,
-        g: Granted,
-        key: Key<'_>,
-        mode: Mode,
-    ) -> Grant {
-        // SAFETY: the grant keeps the node alive, and the session cannot end it while its state
-        // is locked.
-        unsafe {
-            state.record(g.node, mode, g.token);
-            Grant {
-                node: g.node,
-                counted: Some(g.node.counted()),
-                hash: key.hash,
-                token: g.token,
-                count: g.count,
+    /// The grant is held; for a session, `state` is its locked state (so it cannot end the
+    /// holding meanwhile).
+    #[inline]
+    unsafe fn grant(&self, state: Option<&mut SessionState>, g: Granted, key: Key<'_>) -> Grant {
+        let counted = state.map(|state| {
+            // SAFETY: the grant keeps the node alive (the caller says so).
+            unsafe {
+                state.record(g.node, self.mode, g.token);
+                g.node.counted()
             }
+        });
+        Grant {
+            node: g.node,
+            counted,
+            hash: key.hash,
+            token: g.token,
+            count: g.count,
         }
     }
 
-    /// The guard's grip for `grant`, which this request received.
+    /// The guard for `grant`, which this request received.
     #[inline]
-    pub(crate) fn grip(&self, grant: Grant) -> Grip {
+    pub(crate) fn exclusive(&self, grant: Grant) -> ExclusiveGuard {
+        ExclusiveGuard::new(self.grip(grant))
+    }
+
+    /// The guard for `grant`, which this request received.
+    #[inline]
+    pub(crate) fn shared(&self, grant: Grant) -> SharedGuard {
+        let count = grant.count;
+        SharedGuard::new(self.grip(grant), count)
+    }
+
+    #[inline]
+    fn grip(&self, grant: Grant) -> Grip {
         let shard = self.core.table.shard_ptr(grant.hash);
         let session = match (self.session, grant.counted) {
             (Some(session), Some(node)) => Some((session.clone(), node)),
@@ -175,17 +183,8 @@ impl<'a> Request<'a> {
             }
         }
         match self.core.table.settle(key, waiter, why) {
-            Settled::Granted(g) => Ok(match &mut state {
-                // SAFETY: the grant is held, and the session's state lock keeps it so.
-                Some(state) => unsafe { Self::session_grant(state, g, key, self.mode) },
-                None => Grant {
-                    node: g.node,
-                    counted: None,
-                    hash: key.hash,
-                    token: g.token,
-                    count: g.count,
-                },
-            }),
+            // SAFETY: the grant is held, and for a session its state lock keeps it so.
+            Settled::Granted(g) => Ok(unsafe { self.grant(state.as_deref_mut(), g, key) }),
             Settled::Cancelled => Err(Error::Timeout {
                 name: self.name.into(),
                 mode: self.mode,
@@ -205,7 +204,7 @@ impl<'a> Request<'a> {
             }
         }
         if let Settled::Granted(g) = self.core.table.settle(key, waiter, CancelReason::Cancelled) {
-            let left = self.core.table.release_grant(key, &g, Release::Unclaimed);
+            let left = self.core.table.give_back(key, &g);
             if let (Some(state), Some(0) | None) = (&mut state, left) {
                 state.forget(self.name, self.mode, g.token);
             }

@@ -51,8 +51,7 @@ macro_rules! acquire_methods {
         /// for a session also `SessionClosed` and `LockLimit`.
         pub fn get(&self, name: impl AsRef<[u8]>) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let grant = crate::acquire::try_lock(&req)?;
-            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
+            Ok(req.exclusive(crate::acquire::try_lock(&req)?))
         }
 
         /// Joins the shared lock on `name` if no exclusive holder has it and nobody is queued
@@ -66,9 +65,7 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let grant = crate::acquire::try_lock(&req)?;
-            let count = grant.count;
-            Ok(crate::SharedGuard::new(req.grip(grant), count))
+            Ok(req.shared(crate::acquire::try_lock(&req)?))
         }
 
         /// Waits for `name` exclusively, first come first served. Works on any executor (no
@@ -82,8 +79,7 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let grant = crate::acquire::lock_async(&req, None).await?;
-            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
+            Ok(req.exclusive(crate::acquire::lock_async(&req, None).await?))
         }
 
         /// Waits for a share of `name`, first come first served: a shared request queued behind
@@ -96,9 +92,7 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let grant = crate::acquire::lock_async(&req, None).await?;
-            let count = grant.count;
-            Ok(crate::SharedGuard::new(req.grip(grant), count))
+            Ok(req.shared(crate::acquire::lock_async(&req, None).await?))
         }
 
         /// As [`lock`](Self::lock), giving up after `timeout` with
@@ -113,8 +107,7 @@ macro_rules! acquire_methods {
             timeout: std::time::Duration,
         ) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let grant = crate::acquire::lock_async(&req, Some(timeout)).await?;
-            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
+            Ok(req.exclusive(crate::acquire::lock_async(&req, Some(timeout)).await?))
         }
 
         /// As [`lock_shared`](Self::lock_shared), giving up after `timeout`. Needs a Tokio
@@ -128,9 +121,7 @@ macro_rules! acquire_methods {
             timeout: std::time::Duration,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let grant = crate::acquire::lock_async(&req, Some(timeout)).await?;
-            let count = grant.count;
-            Ok(crate::SharedGuard::new(req.grip(grant), count))
+            Ok(req.shared(crate::acquire::lock_async(&req, Some(timeout)).await?))
         }
 
         /// Joins the shared lock on `name` if fewer than `max_holders` owners hold it (a counting
@@ -148,9 +139,7 @@ macro_rules! acquire_methods {
             let req = self
                 .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
                 .limit(max_holders);
-            let grant = crate::acquire::try_lock(&req)?;
-            let count = grant.count;
-            Ok(crate::SharedGuard::new(req.grip(grant), count))
+            Ok(req.shared(crate::acquire::try_lock(&req)?))
         }
 
         /// Waits until fewer than `max_holders` owners hold `name` shared, then joins. Waiters are
@@ -167,9 +156,7 @@ macro_rules! acquire_methods {
             let req = self
                 .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
                 .limit(max_holders);
-            let grant = crate::acquire::lock_async(&req, None).await?;
-            let count = grant.count;
-            Ok(crate::SharedGuard::new(req.grip(grant), count))
+            Ok(req.shared(crate::acquire::lock_async(&req, None).await?))
         }
 
         /// As [`lock_shared_max`](Self::lock_shared_max), giving up after `timeout`. Needs a Tokio
@@ -186,9 +173,7 @@ macro_rules! acquire_methods {
             let req = self
                 .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
                 .limit(max_holders);
-            let grant = crate::acquire::lock_async(&req, Some(timeout)).await?;
-            let count = grant.count;
-            Ok(crate::SharedGuard::new(req.grip(grant), count))
+            Ok(req.shared(crate::acquire::lock_async(&req, Some(timeout)).await?))
         }
 
         /// Blocks the thread until `name` is granted exclusively (first come first served, in
@@ -198,8 +183,7 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let grant = crate::acquire::lock_blocking(&req, None)?;
-            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
+            Ok(req.exclusive(crate::acquire::lock_blocking(&req, None)?))
         }
 
         /// Blocks the thread until a share of `name` is granted.
@@ -208,9 +192,7 @@ macro_rules! acquire_methods {
             name: impl AsRef<[u8]>,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let grant = crate::acquire::lock_blocking(&req, None)?;
-            let count = grant.count;
-            Ok(crate::SharedGuard::new(req.grip(grant), count))
+            Ok(req.shared(crate::acquire::lock_blocking(&req, None)?))
         }
 
         /// As [`blocking_lock`](Self::blocking_lock), giving up after `timeout`.
@@ -220,8 +202,7 @@ macro_rules! acquire_methods {
             timeout: std::time::Duration,
         ) -> Result<crate::ExclusiveGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
-            let grant = crate::acquire::lock_blocking(&req, Some(timeout))?;
-            Ok(crate::ExclusiveGuard::new(req.grip(grant)))
+            Ok(req.exclusive(crate::acquire::lock_blocking(&req, Some(timeout))?))
         }
 
         /// As [`blocking_lock_shared`](Self::blocking_lock_shared), giving up after `timeout`.
@@ -231,9 +212,7 @@ macro_rules! acquire_methods {
             timeout: std::time::Duration,
         ) -> Result<crate::SharedGuard, crate::Error> {
             let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
-            let grant = crate::acquire::lock_blocking(&req, Some(timeout))?;
-            let count = grant.count;
-            Ok(crate::SharedGuard::new(req.grip(grant), count))
+            Ok(req.shared(crate::acquire::lock_blocking(&req, Some(timeout))?))
         }
     };
 }

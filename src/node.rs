@@ -40,12 +40,15 @@ impl<S> NodeRef<S> {
     /// allocator's own granularity, so the rounding costs no memory) so that names of similar
     /// length share a size class and a spare node can be [reused](Self::reuse).
     fn layout(len: usize) -> Layout {
-        let size = std::mem::size_of::<Header<S>>()
-            .checked_add(len)
-            .and_then(|n| n.checked_next_multiple_of(16))
-            .expect("name length fits in memory");
-        Layout::from_size_align(size, std::mem::align_of::<Header<S>>())
+        Layout::from_size_align(Self::size(len), std::mem::align_of::<Header<S>>())
             .expect("node layout fits in memory")
+    }
+
+    /// The rounded size behind [`layout`](Self::layout). A name's length is at most
+    /// `isize::MAX` (it is a slice), so this cannot overflow.
+    #[inline]
+    fn size(len: usize) -> usize {
+        (std::mem::size_of::<Header<S>>() + len).next_multiple_of(16)
     }
 
     /// Whether this is the only reference to the node.
@@ -58,9 +61,7 @@ impl<S> NodeRef<S> {
     /// class, so that [`reuse`](Self::reuse) may give it to another entry.
     #[inline]
     pub(crate) fn reusable_for(&self, name: &Name) -> bool {
-        // As `layout` rounds; a slice's length is at most `isize::MAX`, so nothing overflows.
-        let class = |len: usize| (std::mem::size_of::<Header<S>>() + len).div_ceil(16);
-        self.is_unique() && class(name.as_bytes().len()) == class(self.header().len)
+        self.is_unique() && Self::size(name.as_bytes().len()) == Self::size(self.header().len)
     }
 
     /// This node, renamed `name`, with its state set up by `init` (from the state it had): a new

@@ -148,7 +148,7 @@ impl SessionInner {
         for (name, waiter) in std::mem::take(&mut state.pending) {
             let key = table.key(&name);
             if let Settled::Granted(g) = table.settle(key, &waiter, CancelReason::Cancelled) {
-                table.release_grant(key, &g, Release::Unclaimed);
+                table.give_back(key, &g);
             }
         }
         for (node, token) in std::mem::take(&mut state.exclusive)

@@ -304,14 +304,14 @@ impl Table {
         released.left
     }
 
-    /// Gives back a grant that nobody will receive (a wait abandoned after its grant arrived),
-    /// or ends it as `how` says; returns the references left.
-    pub(crate) fn release_grant(&self, key: Key<'_>, grant: &Granted, how: Release) -> Option<u64> {
+    /// Gives back a grant that nobody will receive (a wait abandoned after its grant arrived);
+    /// returns the references left.
+    pub(crate) fn give_back(&self, key: Key<'_>, grant: &Granted) -> Option<u64> {
         // SAFETY: a `Granted` is made for a grant that is held, and this ends it: its entry is
         // alive until here.
         let released = unsafe {
             self.shard(key.hash)
-                .release(key.hash, grant.node, grant.token, how)
+                .release(key.hash, grant.node, grant.token, Release::Unclaimed)
         };
         debug_assert!(!released.dead, "a live table's shard is never orphaned");
         released.left
