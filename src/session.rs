@@ -135,6 +135,26 @@ impl SessionInner {
             .is_some()
     }
 
+    /// Takes every pending wait out of its queue without a grant; a grant that already reached
+    /// one is given back. The waits' futures then fail with [`Error::SessionClosed`].
+    fn cancel_pending(&self, state: &mut SessionState) {
+        // A grant that reached a pending waiter is not recorded in `state` yet (the waiter's
+        // future records it when it completes), so giving it back is all there is to undo.
+        let table = &self.core.table;
+        for (name, waiter) in std::mem::take(&mut state.pending) {
+            let key = table.key(&name);
+            if let Settled::Granted(g) = table.settle(key, &waiter, CancelReason::Cancelled) {
+                table.give_back(key, &g);
+            }
+        }
+    }
+
+    /// Cancels the session's pending waits (see [`Session::cancel_waits`]).
+    pub(crate) fn cancel_waits(&self) {
+        let mut state = self.state.lock();
+        self.cancel_pending(&mut state);
+    }
+
     /// Ends the session: cancels its waits, then releases everything it holds (counted as
     /// orphan releases). Idempotent.
     pub(crate) fn close(&self) {
@@ -143,14 +163,9 @@ impl SessionInner {
             return;
         }
         state.closed = true;
-        let table = &self.core.table;
         // Waits first, so that releasing this session's own locks grants nothing to it.
-        for (name, waiter) in std::mem::take(&mut state.pending) {
-            let key = table.key(&name);
-            if let Settled::Granted(g) = table.settle(key, &waiter, CancelReason::Cancelled) {
-                table.give_back(key, &g);
-            }
-        }
+        self.cancel_pending(&mut state);
+        let table = &self.core.table;
         for (node, token) in std::mem::take(&mut state.exclusive)
             .into_iter()
             .chain(std::mem::take(&mut state.shared))
@@ -297,6 +312,14 @@ impl Session {
     /// `SessionClosed`. Dropping the session does the same.
     pub fn close(&self) {
         self.inner.close();
+    }
+
+    /// Cancels every wait of this session that is pending now, granting nothing: each fails
+    /// with [`Error::SessionClosed`]. Holdings and later acquires are unaffected. A server uses
+    /// this when it begins to shut down, before it releases any of its sessions' locks, so that
+    /// no lock is handed to a client that is about to be disconnected.
+    pub(crate) fn cancel_waits(&self) {
+        self.inner.cancel_waits();
     }
 
     /// Whether the session has been closed.

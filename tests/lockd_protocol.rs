@@ -744,21 +744,38 @@ async fn a_disconnected_waiter_is_never_granted() {
 }
 
 #[tokio::test]
-async fn a_half_closed_waiter_still_gets_its_answer() {
+async fn a_wait_pending_when_the_input_ends_times_out_and_is_never_granted() {
     let s = start().await;
     let mut a = Client::connect(&s).await;
     a.ask("g h\n", "1 Lock Get Success: h\n").await;
+    // Queued first, then the FIN: the wait ends with its timeout line, the line after it is
+    // answered as usual, and the connection ends.
     let mut b = Client::connect(&s).await;
-    b.send(b"gw 60000 h").await; // no LF, then half-close
-    b.stream.shutdown().await.unwrap();
+    b.send(b"gw 60000 h\ni h\n").await;
     while s.mgr.stats().waiting < 1 {
         tokio::task::yield_now().await;
     }
-    a.ask("r h\n", "1 Lock Release Success: h\n").await;
-    b.token("h").await;
+    b.stream.shutdown().await.unwrap();
+    b.expect(b"0 Lock Get Timeout: h\n1 Lock Is Locked: h\n")
+        .await;
     let mut rest = Vec::new();
     b.stream.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty());
+    // A waiting line that arrives with the FIN (unterminated) is answered at once.
+    let mut c = Client::connect(&s).await;
+    c.send(b"sgw 60000 1 x\ni h\ngw 60000 h").await;
+    c.stream.shutdown().await.unwrap();
+    c.expect(b"1 Shared Lock Get Success: x\n1 Lock Is Locked: h\n0 Lock Get Timeout: h\n")
+        .await;
+    let mut rest = Vec::new();
+    c.stream.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+    // Nobody was granted `h` behind a's back: releasing it leaves it free, nothing orphaned.
+    a.ask("r h\n", "1 Lock Release Success: h\n").await;
+    a.ask("i h\n", "0 Lock Not Locked: h\n").await;
+    let stats = a.stats().await;
+    assert!(stats.contains(&("orphans".into(), 0)), "{stats:?}");
+    assert_eq!(s.mgr.stats().waiting, 0);
 }
 
 #[tokio::test]

@@ -2,8 +2,10 @@
 //! optionally, a Unix socket, on an in-memory lock table. Thin: parses options, sets up logging,
 //! and runs `lockd::server`.
 
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
@@ -14,7 +16,9 @@ use lockd::server::{Config, Server};
 /// Node lockd clients). A connection is a session: when it ends, every lock it held is released.
 ///
 /// The protocol has no authentication: lockd listens on 127.0.0.1 unless told otherwise
-/// (`--bind 0.0.0.0` exposes it to the network).
+/// (`--bind 0.0.0.0` exposes it to the network). Every option can also be set by the
+/// environment variable shown with it. SIGTERM, SIGINT and SIGHUP all shut down cleanly:
+/// nothing more is granted, every client is disconnected and its locks released.
 #[derive(Debug, Parser)]
 #[command(name = "lockd", version)]
 struct Args {
@@ -24,46 +28,70 @@ struct Args {
     /// TCP port; 0 lets the OS choose (the bound address is logged).
     #[arg(long, default_value_t = 9999, env = "LOCKD_PORT")]
     port: u16,
-    /// Also listen on this Unix-domain socket (a stale socket file there is replaced).
-    #[arg(long, value_name = "PATH")]
+    /// Also listen on this Unix-domain socket. A stale socket file there is replaced; the live
+    /// socket of a running server, or any other file, is never replaced.
+    #[arg(long, value_name = "PATH", env = "LOCKD_UNIX")]
     unix: Option<PathBuf>,
     /// Turn off `d`, `sd` and `dump` (they answer `0 disabled`).
-    #[arg(long)]
+    #[arg(long, env = "LOCKD_DISABLE_DUMP")]
     disable_dump: bool,
     /// Turn off `iam` and `who`, and registered names in listings.
-    #[arg(long)]
+    #[arg(long, env = "LOCKD_DISABLE_REGISTRY")]
     disable_registry: bool,
     /// Longest accepted request line in bytes; longer lines get `0 Line Too Long`.
-    #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 65536, env = "LOCKD_MAX_LINE_BYTES",
+        value_parser = clap::value_parser!(u64).range(1..))]
     max_line_bytes: u64,
     /// Connections beyond this are closed at once, with nothing sent.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10_000, env = "LOCKD_MAX_CONNECTIONS",
+        value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: u64,
     /// Locks (exclusive plus shared) one connection may hold; 0 = no limit.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "LOCKD_MAX_LOCKS_PER_SESSION")]
     max_locks_per_session: u64,
-    /// TCP keepalive idle time in seconds, so dead peers are detected and their locks released;
-    /// 0 = off.
-    #[arg(long, default_value_t = 60)]
+    /// Dead-peer detection bound in seconds: a client whose machine or network vanished is
+    /// detected, and its locks released, within this time (TCP keepalive probes every
+    /// bound/6, 3 probes, and TCP_USER_TIMEOUT = bound; at least 4 s); 0 = off.
+    #[arg(long, default_value_t = 30, env = "LOCKD_KEEPALIVE")]
     keepalive: u64,
     /// Close a connection silent this many seconds, releasing its locks; 0 = off (idle holders
     /// are legitimate).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "LOCKD_IDLE_TIMEOUT")]
     idle_timeout: u64,
     /// Cap in milliseconds for the waiting extension verbs (`gw`, `sgw`); longer requested
     /// waits are cut to it.
-    #[arg(long, default_value_t = 600_000)]
+    #[arg(long, default_value_t = 600_000, env = "LOCKD_MAX_WAIT_MS")]
     max_wait_ms: u64,
-    /// Do not serve the lockd line protocol (for a Consul-API-only server with `--http`).
+    /// Listen backlog (connections queued by the kernel before they are accepted) of every
+    /// listener; the kernel caps it at net.core.somaxconn.
+    #[arg(long, default_value_t = 1024, env = "LOCKD_BACKLOG",
+        value_parser = clap::value_parser!(u32).range(1..))]
+    backlog: u32,
+    /// Unsent reply bytes after which a connection is not read from until its replies drain
+    /// (a client that never reads is held to this plus one reply).
+    #[arg(long, default_value_t = 262_144, env = "LOCKD_MAX_PENDING_OUTPUT",
+        value_parser = clap::value_parser!(u64).range(1..))]
+    max_pending_output: u64,
+    /// Do not serve the lockd line protocol (for a Consul-API-only server; needs `--http`).
     #[cfg(feature = "http")]
-    #[arg(long)]
+    #[arg(long, env = "LOCKD_NO_TCP", requires = "http")]
     no_tcp: bool,
     #[cfg(feature = "http")]
     #[command(flatten)]
     http: HttpArgs,
-    /// Log level filter (error, warn, info, debug, trace, or a tracing directive).
-    #[arg(long, default_value = "info", env = "LOCKD_LOG")]
-    log: String,
+    /// Log level filter (error, warn, info, debug, trace, or a tracing directive such as
+    /// `lockd=debug`). Without it, RUST_LOG is used, else `info`.
+    #[arg(long, env = "LOCKD_LOG")]
+    log: Option<String>,
+    /// Log format: human-readable text, or one JSON object per line.
+    #[arg(long, value_enum, default_value = "text", env = "LOCKD_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The Consul-compatible HTTP API (spec §1.1). Durations in Go syntax: `10s`, `5m`, `1h30m`.
@@ -71,34 +99,34 @@ struct Args {
 #[derive(Debug, clap::Args)]
 struct HttpArgs {
     /// Serve the Consul HTTP API subset on this address (e.g. 127.0.0.1:8500); off by default.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, env = "LOCKD_HTTP", value_name = "ADDR")]
     http: Option<std::net::SocketAddr>,
     /// ACL token every HTTP request must carry (X-Consul-Token, ?token= or Bearer), else 403.
     #[arg(long, env = "LOCKD_HTTP_TOKEN", hide_env_values = true)]
     http_token: Option<String>,
     /// The only datacenter `?dc=` accepts.
-    #[arg(long, default_value = "dc1")]
+    #[arg(long, env = "LOCKD_HTTP_DATACENTER", default_value = "dc1")]
     http_datacenter: String,
     /// The node name: sessions' default Node and agent/self Config.NodeName.
-    #[arg(long, default_value = "lockd")]
+    #[arg(long, env = "LOCKD_HTTP_NODE", default_value = "lockd")]
     http_node: String,
     /// Lowest session TTL accepted.
-    #[arg(long, default_value = "10s", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_SESSION_TTL_MIN", default_value = "10s", value_parser = lockd::http::parse_duration)]
     session_ttl_min: Duration,
     /// Largest KV value in bytes; larger PUTs get 413.
-    #[arg(long, default_value_t = 524_288)]
+    #[arg(long, env = "LOCKD_HTTP_KV_MAX_VALUE_SIZE", default_value_t = 524_288)]
     kv_max_value_size: usize,
     /// Blocking-query wait when a request names none.
-    #[arg(long, default_value = "5m", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_DEFAULT_QUERY_TIME", default_value = "5m", value_parser = lockd::http::parse_duration)]
     default_query_time: Duration,
     /// Longest blocking-query wait.
-    #[arg(long, default_value = "10m", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_MAX_QUERY_TIME", default_value = "10m", value_parser = lockd::http::parse_duration)]
     max_query_time: Duration,
     /// How long deleted keys keep listing indexes from going backwards.
-    #[arg(long, default_value = "15m", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_TOMBSTONE_TTL", default_value = "15m", value_parser = lockd::http::parse_duration)]
     tombstone_ttl: Duration,
     /// Concurrent HTTP connections; more are closed at once.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "LOCKD_HTTP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     http_max_connections: u64,
 }
 
@@ -119,27 +147,75 @@ impl HttpArgs {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(&args);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// Reports a startup or serving error (Display, not Debug: it says which address and why) and
+/// gives the failure exit status.
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "lockd: {message}");
+    ExitCode::FAILURE
+}
+
+/// Logs to stderr. A log line that cannot be written is dropped: a closed or full stderr (a
+/// dead log shipper, `lockd 2>&1 | head`) must never stop shutdown or a connection's cleanup.
+fn init_logging(args: &Args) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &args.log {
+        Some(directive) => EnvFilter::new(directive),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| LossyStderr)
+        .log_internal_errors(false);
+    match args.log_format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// stderr, where a failed write counts as written.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn run(args: Args) -> std::io::Result<()> {
     let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
-    let mut config = Config::default();
-    config.bind = args.bind;
-    config.port = args.port;
-    config.unix = args.unix.clone();
-    config.dump = !args.disable_dump;
-    config.registry = !args.disable_registry;
-    config.max_line_bytes = args.max_line_bytes as usize;
-    config.max_connections = args.max_connections as usize;
-    config.max_locks_per_session = args.max_locks_per_session as usize;
-    config.keepalive = secs(args.keepalive);
-    config.idle_timeout = secs(args.idle_timeout);
-    config.max_wait = Duration::from_millis(args.max_wait_ms);
+    let config = Config::default()
+        .bind(args.bind)
+        .port(args.port)
+        .dump(!args.disable_dump)
+        .registry(!args.disable_registry)
+        .max_line_bytes(args.max_line_bytes as usize)
+        .max_connections(args.max_connections as usize)
+        .max_locks_per_session(args.max_locks_per_session as usize)
+        .keepalive(secs(args.keepalive))
+        .idle_timeout(secs(args.idle_timeout))
+        .max_wait(Duration::from_millis(args.max_wait_ms))
+        .backlog(args.backlog)
+        .max_pending_output(args.max_pending_output as usize);
+    check_fd_limit(&args);
 
     let mgr = LockManager::new();
     #[cfg(feature = "http")]
@@ -164,60 +240,84 @@ async fn main() -> std::io::Result<()> {
     serve_lockd(mgr, config, &args).await
 }
 
+/// Raises the soft open-files limit to the hard one (as Redis does) and warns when the
+/// connection limits do not fit in it.
+fn check_fd_limit(args: &Args) {
+    #[allow(unused_mut)]
+    let mut wanted = args.max_connections;
+    #[cfg(feature = "http")]
+    if args.http.http.is_some() {
+        wanted += args.http.http_max_connections;
+    }
+    match lockd::server::raise_fd_limit() {
+        Ok(limit) if limit < wanted + FD_RESERVE => tracing::warn!(
+            open_files = limit,
+            connections = wanted,
+            "the open-files limit is below the connection limits plus {FD_RESERVE}: connections \
+             beyond it are closed at once (raise `ulimit -n` or lower --max-connections)"
+        ),
+        Ok(limit) => tracing::debug!(open_files = limit, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-files limit"),
+    }
+}
+
+/// Descriptors the server needs beside its connections (listeners, runtime, log, spare).
+const FD_RESERVE: u64 = 32;
+
 /// Runs the lockd line-protocol listeners until a signal.
 async fn serve_lockd(mgr: LockManager, config: Config, args: &Args) -> std::io::Result<()> {
     let server = Server::new(mgr, config);
+    #[cfg(feature = "http")]
+    if args.no_tcp {
+        unreachable!("--no-tcp returns earlier");
+    }
     let listener = server.bind().await?;
+    #[cfg(unix)]
+    let unix = match &args.unix {
+        Some(path) => Some(lockd::server::bind_unix(path, args.backlog)?),
+        None => None,
+    };
     tracing::info!(addr = %listener.local_addr()?, "lockd listening");
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down: disconnecting clients and releasing their locks");
+        // First stop granting and disconnect everyone; only then say so (a log line that
+        // cannot be written must not hold anything up).
         handle.destroy();
+        tracing::info!("shutting down: clients disconnected and their locks released");
     });
 
     #[cfg(unix)]
-    if let Some(path) = &args.unix {
-        let unix = bind_unix(path)?;
-        tracing::info!(path = %path.display(), "lockd listening on a Unix socket");
+    if let Some((unix, guard)) = unix {
+        tracing::info!(path = %guard.path().display(), "lockd listening on a Unix socket");
         let result = tokio::join!(
             server.serve(listener, std::future::pending::<()>()),
             server.serve_unix(unix, std::future::pending::<()>()),
         );
-        let _ = std::fs::remove_file(path);
+        drop(guard); // removes the socket file if it is still ours
         result.0?;
         return result.1;
     }
     server.serve(listener, std::future::pending::<()>()).await
 }
 
-/// Binds a Unix socket, replacing a stale socket file but never another kind of file.
-#[cfg(unix)]
-fn bind_unix(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
-    use std::os::unix::fs::FileTypeExt;
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!(
-                    "{} exists and is not a socket; refusing to replace it",
-                    path.display()
-                ),
-            ));
-        }
-        std::fs::remove_file(path)?;
-    }
-    tokio::net::UnixListener::bind(path)
-}
-
+/// SIGINT, SIGTERM or SIGHUP (a lost controlling terminal): each shuts down cleanly.
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::error!("cannot install signal handlers; only Ctrl-C stops lockd cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            _ = hup.recv() => {}
         }
     }
     #[cfg(not(unix))]

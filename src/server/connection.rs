@@ -1,235 +1,302 @@
-//! One protocol connection: read, frame, apply in order, write back; on any ending (EOF, error,
-//! reset, idle timeout, server destroy) release everything it held (spec §9).
+//! One protocol connection: a [`Connection`] owns the socket and its buffers — reading,
+//! framing, the pending replies, flushing and backpressure — and runs each request through the
+//! commands in order (spec §3.3). When it ends, for any reason, its cleanup runs (§9).
 //!
-//! Lines are processed one at a time and replies are written before more input is read, so a
-//! peer that does not read its replies stops being read (backpressure): memory per connection is
-//! bounded by the read buffer, the line limit and one batch of replies. While a waiting extension
-//! request (`gw`, `sgw`) waits, later lines wait behind it; input that arrives meanwhile is
-//! buffered up to the same bound, and a reset or a server destroy cancels the wait.
+//! **Bounded.** Input is read only when everything read before has been processed (or, while a
+//! waiting request waits, up to the line limit plus one read), and replies are sent as soon as
+//! the pending ones reach `max_pending_output` bytes, before the next line is processed. So a
+//! peer that writes requests without reading the replies stops being read once that many bytes
+//! are unsent: its memory is bounded by the read buffer, the line limit, the output cap and one
+//! reply, and the buffers shrink back once they drain.
+//!
+//! **Endings.** A reset or error ends the connection at once; a half-close (FIN) ends it after
+//! every line received before it has been answered (§3.1), and a wait still pending then is
+//! answered with its timeout line, never granted (§12). Server shutdown ends it at once.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::commands::{Conn, Wait};
-use super::{Peer, Shared};
+use super::hangups::RawFd;
+use super::shared::{EndReason, Peer, Shared};
 use crate::protocol::request::verb_of_start;
 use crate::protocol::{Frame, Line, LineDecoder, parse_line, reply};
 
-const READ_BUFFER: usize = 16 * 1024;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Buffer capacity kept between requests; more is given back once the buffer drains.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
-/// Serves one connection until it ends, then cleans up. `connections` was counted at accept.
+/// Serves one accepted connection until it ends, then cleans up. `connections` was counted at
+/// accept.
 pub(crate) async fn serve<S>(
-    mut stream: S,
-    peer: Peer,
+    stream: S,
+    id: Arc<[u8]>,
+    fd: Option<RawFd>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let session = shared.mgr.session();
+    let session = Arc::new(shared.mgr.session());
     let limit = shared.config.max_locks_per_session;
     session.set_lock_limit((limit > 0).then_some(limit));
-    let id = peer.id.clone();
-    shared.peers.lock().insert(session.id(), peer);
-    let conn = Conn {
-        session: &session,
-        id: &id,
-        shared: &shared,
-    };
-    run(&mut stream, &conn, stop).await;
-
-    // §9: release exclusive and shared holdings, cancel waits, unregister, uncount, and only
-    // then close our side of the socket: a client that waits for the close (the Node client
-    // does) and asks again at once must see everything released.
-    let (exclusive, shared_held) = session.held_counts();
-    session.close();
-    let counters = &shared.counters;
-    counters
-        .orphans
-        .fetch_add(exclusive as u64, Ordering::SeqCst);
-    counters
-        .shared_orphans
-        .fetch_add(shared_held as u64, Ordering::SeqCst);
-    shared.registry.remove(session.id());
-    shared.peers.lock().remove(&session.id());
-    counters.connections.fetch_sub(1, Ordering::SeqCst);
-    drop(stream);
-}
-
-async fn run<S>(stream: &mut S, conn: &Conn<'_>, mut stop: watch::Receiver<bool>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let idle = conn.shared.config.idle_timeout;
-    let mut decoder = LineDecoder::new(conn.shared.config.max_line_bytes);
-    let mut input = Input {
-        bytes: Vec::new(),
+    let idle = Arc::new(AtomicBool::new(false));
+    shared.join(Peer {
+        id: id.clone(),
+        session: session.clone(),
+        fd,
+        idle: idle.clone(),
+    });
+    tracing::debug!(peer = %String::from_utf8_lossy(&id), session = session.id(), "connection started");
+    let mut connection = Connection {
+        stream,
+        conn: Conn {
+            session: &session,
+            id: &id,
+            shared: &shared,
+        },
+        decoder: LineDecoder::new(shared.config.max_line_bytes),
+        input: Vec::new(),
+        at: 0,
         eof: false,
-        cap: READ_BUFFER + conn.shared.config.max_line_bytes,
+        out: Vec::new(),
+        stop,
+        idle: &idle,
     };
-    let mut out = Vec::new();
-    loop {
-        if input.bytes.is_empty() && !input.eof {
-            let read = async {
-                match idle {
-                    Some(limit) => tokio::time::timeout(limit, input.read(&mut rd))
-                        .await
-                        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-                    None => input.read(&mut rd).await,
-                }
-            };
-            tokio::select! {
-                r = read => if r.is_err() { return }, // reset, error, idle timeout
-                _ = stop.wait_for(|destroy| *destroy) => return,
-            }
-        }
-        // Bytes that arrive while a line waits land in `input` and are framed next round.
-        let mut chunk = std::mem::take(&mut input.bytes);
-        let mut at = 0;
-        while at < chunk.len() {
-            let (used, frame) = decoder.decode(&chunk[at..]);
-            at += used;
-            if let Some(frame) = frame {
-                if !process(
-                    conn, frame, &mut out, &mut rd, &mut wr, &mut input, &mut stop,
-                )
-                .await
-                {
-                    return;
-                }
-            }
-        }
-        if input.bytes.is_empty() {
-            chunk.clear();
-            input.bytes = chunk; // reuse the allocation
-        }
-        if input.eof && input.bytes.is_empty() {
-            // Half-close: the last, unterminated line is still answered (§3.1).
-            if let Some(frame) = decoder.decode_eof() {
-                if !process(
-                    conn, frame, &mut out, &mut rd, &mut wr, &mut input, &mut stop,
-                )
-                .await
-                {
-                    return;
-                }
-            }
-            let _ = write(&mut wr, &out, &mut stop).await;
-            return;
-        }
-        if !write(&mut wr, &out, &mut stop).await {
-            return;
-        }
-        out.clear();
-    }
+    let reason = connection.run().await;
+    // §9: release, unregister, uncount, and only then close our side of the socket (dropping
+    // the stream): a client that waits for the close and asks again at once must see
+    // everything released. Nothing happens if another task ended this connection already.
+    shared.end(session.id(), reason);
+    drop(connection);
 }
 
-/// Input read from the peer but not framed yet.
-struct Input {
-    bytes: Vec<u8>,
+/// A connection's socket, buffers and framing state.
+pub(crate) struct Connection<'a, S> {
+    stream: S,
+    conn: Conn<'a>,
+    decoder: LineDecoder,
+    /// Bytes read and not framed yet: `input[at..]`.
+    input: Vec<u8>,
+    at: usize,
+    /// The peer has half-closed: nothing more will be read.
     eof: bool,
-    /// Stop reading beyond this while a line waits (backpressure).
-    cap: usize,
+    /// Replies not sent yet.
+    out: Vec<u8>,
+    stop: watch::Receiver<bool>,
+    idle: &'a AtomicBool,
 }
 
-impl Input {
-    /// Appends one read; `Ok` also at EOF (recorded in `eof`).
-    ///
-    /// Cancel safe (`read_buf` appends only what it read), which matters: while a line waits,
-    /// this read races the wait and is dropped when the wait ends first.
-    async fn read<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> std::io::Result<()> {
-        self.bytes.reserve(READ_BUFFER);
-        if rd.read_buf(&mut self.bytes).await? == 0 {
-            self.eof = true;
+/// What ended the connection's loop early.
+type Ended = EndReason;
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> Connection<'a, S> {
+    fn shared(&self) -> &'a Shared {
+        self.conn.shared
+    }
+
+    /// Processes requests until the connection ends; returns why.
+    async fn run(&mut self) -> EndReason {
+        loop {
+            while let Some(frame) = self.next_frame() {
+                if let Err(end) = self.process(frame).await {
+                    return end;
+                }
+                if self.conn.session.is_closed() {
+                    return EndReason::PeerGone; // ended on our behalf (hang-up or shutdown)
+                }
+            }
+            if self.eof {
+                // Half-close: the last, unterminated line is still answered (§3.1).
+                if let Some(frame) = self.decoder.decode_eof() {
+                    if let Err(end) = self.process(frame).await {
+                        return end;
+                    }
+                }
+                return match self.flush().await {
+                    Ok(()) => EndReason::Closed,
+                    Err(end) => end,
+                };
+            }
+            if let Err(end) = self.flush().await {
+                return end;
+            }
+            self.shrink();
+            if let Err(end) = self.read_idle().await {
+                return end;
+            }
+        }
+    }
+
+    /// The next complete frame of the input read so far.
+    fn next_frame(&mut self) -> Option<Frame> {
+        while self.at < self.input.len() {
+            let (used, frame) = self.decoder.decode(&self.input[self.at..]);
+            self.at += used;
+            if self.at == self.input.len() {
+                self.input.clear();
+                self.at = 0;
+            }
+            if frame.is_some() {
+                return frame;
+            }
+        }
+        None
+    }
+
+    /// Waits for more input with nothing else to do: only here may another connection end this
+    /// one on its behalf (see `Shared::reap_gone`), and here the idle timeout applies.
+    async fn read_idle(&mut self) -> Result<(), Ended> {
+        self.idle.store(true, Ordering::SeqCst);
+        let timeout = self.shared().config.idle_timeout;
+        let (stream, input, eof, stop) = (
+            &mut self.stream,
+            &mut self.input,
+            &mut self.eof,
+            &mut self.stop,
+        );
+        let read = async {
+            match timeout {
+                Some(limit) => tokio::time::timeout(limit, read_some(stream, input, eof))
+                    .await
+                    .unwrap_or(Err(EndReason::IdleTimeout)),
+                None => read_some(stream, input, eof).await,
+            }
+        };
+        let r = tokio::select! {
+            biased;
+            _ = stop.wait_for(|destroy| *destroy) => Err(EndReason::Shutdown),
+            r = read => r,
+        };
+        self.idle.store(false, Ordering::SeqCst);
+        r
+    }
+
+    /// Handles one frame: its reply goes to the pending output (sent once it reaches the cap);
+    /// a waiting request is run here, reading more input meanwhile.
+    async fn process(&mut self, frame: Frame) -> Result<(), Ended> {
+        let counters = &self.shared().counters;
+        let wait = match frame {
+            Frame::Line(line) => match parse_line(&line) {
+                Line::Request { verb, arg } => self.conn.apply(verb, &arg, &mut self.out),
+                Line::Empty | Line::Invalid => {
+                    counters.invalid.fetch_add(1, Ordering::SeqCst); // no reply (§6.5)
+                    None
+                }
+            },
+            Frame::TooLong { start } => {
+                // §3.3: counted invalid; answered only if the verb is valid; nothing executed.
+                counters.invalid.fetch_add(1, Ordering::SeqCst);
+                if verb_of_start(&start).is_some() {
+                    self.out.extend_from_slice(reply::LINE_TOO_LONG);
+                }
+                None
+            }
+        };
+        if let Some(wait) = wait {
+            // Earlier replies go out before the wait starts.
+            self.flush().await?;
+            self.run_wait(wait).await?;
+        }
+        let high = &counters.output_high_water;
+        high.fetch_max(self.out.len() as u64, Ordering::Relaxed);
+        if self.out.len() >= self.shared().config.max_pending_output {
+            self.flush().await?; // backpressure: nothing more is read or processed meanwhile
         }
         Ok(())
     }
-}
 
-/// Handles one frame; a waiting extension request is run here, watching the peer and the
-/// server meanwhile. Returns false if the connection must end.
-async fn process<R, W>(
-    conn: &Conn<'_>,
-    frame: Frame,
-    out: &mut Vec<u8>,
-    rd: &mut R,
-    wr: &mut W,
-    input: &mut Input,
-    stop: &mut watch::Receiver<bool>,
-) -> bool
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let Some(wait) = handle(conn, frame, out) else {
-        return true;
-    };
-    if let Wait::Recheck { verb, arg } = wait {
-        // A holder's peer is gone but its cleanup has not run: let it run, then answer.
-        tokio::task::yield_now().await;
-        tokio::task::yield_now().await;
-        conn.apply(verb, &arg, out, false);
-        return true;
-    }
-    // Earlier replies go out before the wait starts.
-    if !write(wr, out, stop).await {
-        return false;
-    }
-    out.clear();
-    let waiting = conn.wait(wait, out);
-    tokio::pin!(waiting);
-    loop {
-        let can_read = !input.eof && input.bytes.len() < input.cap;
-        tokio::select! {
-            () = &mut waiting => return true,
-            r = input.read(rd), if can_read => {
-                // A reset cancels the wait (nothing granted, nothing orphaned); a half-close
-                // does not: the line is still answered.
-                if r.is_err() {
-                    return false;
+    /// Runs a waiting request, reading input meanwhile (up to the line limit plus one read) so
+    /// that a reset, a half-close or a shutdown is noticed. A wait still pending when the input
+    /// ends is answered with its timeout line and never granted (§12).
+    async fn run_wait(&mut self, wait: Wait) -> Result<(), Ended> {
+        if self.eof {
+            wait.timed_out(&mut self.out); // the input has ended already
+            return Ok(());
+        }
+        let cap = READ_CHUNK + self.shared().config.max_line_bytes;
+        let Connection {
+            stream,
+            conn,
+            input,
+            at,
+            eof,
+            out,
+            stop,
+            ..
+        } = self;
+        let mut answer = Vec::new();
+        let timed_out = {
+            let waiting = conn.wait(&wait, &mut answer);
+            tokio::pin!(waiting);
+            loop {
+                let can_read = input.len() - *at < cap;
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|destroy| *destroy) => return Err(EndReason::Shutdown),
+                    () = &mut waiting => break false,
+                    r = read_some(stream, input, eof), if can_read => {
+                        r?; // a reset cancels the wait: nothing granted, nothing orphaned
+                        if *eof {
+                            break true; // dropping `waiting` leaves the queue
+                        }
+                    }
                 }
             }
-            _ = stop.wait_for(|destroy| *destroy) => return false,
+        };
+        if timed_out {
+            wait.timed_out(out);
+        } else {
+            out.extend_from_slice(&answer);
+        }
+        Ok(())
+    }
+
+    /// Sends the pending replies, unless the server shuts down meanwhile.
+    async fn flush(&mut self) -> Result<(), Ended> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let (stream, out, stop) = (&mut self.stream, &self.out, &mut self.stop);
+        let r = tokio::select! {
+            biased;
+            _ = stop.wait_for(|destroy| *destroy) => Err(EndReason::Shutdown),
+            r = stream.write_all(out) => r.map_err(|_| EndReason::Failed),
+        };
+        self.out.clear();
+        r
+    }
+
+    /// Gives back buffer memory beyond what an ordinary request needs, once drained.
+    fn shrink(&mut self) {
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out = Vec::new();
+        }
+        if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
+            self.input = Vec::new();
         }
     }
 }
 
-/// Writes `out` unless the server is destroyed meanwhile; false if the connection should end.
-async fn write<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    out: &[u8],
-    stop: &mut watch::Receiver<bool>,
-) -> bool {
-    if out.is_empty() {
-        return true;
-    }
-    tokio::select! {
-        r = wr.write_all(out) => r.is_ok(),
-        _ = stop.wait_for(|destroy| *destroy) => false,
-    }
-}
-
-/// Applies one frame, appending its reply to `out`, or returns the wait that will answer it.
-fn handle(conn: &Conn<'_>, frame: Frame, out: &mut Vec<u8>) -> Option<Wait> {
-    let counters = &conn.shared.counters;
-    match frame {
-        Frame::Line(line) => match parse_line(&line) {
-            Line::Request { verb, arg } => return conn.apply(verb, &arg, out, true),
-            Line::Empty | Line::Invalid => {
-                counters.invalid.fetch_add(1, Ordering::SeqCst); // no reply (§6.5)
-            }
-        },
-        Frame::TooLong { start } => {
-            // §3.3: counted invalid; answered only if the verb is valid; nothing executed.
-            counters.invalid.fetch_add(1, Ordering::SeqCst);
-            if verb_of_start(&start).is_some() {
-                out.extend_from_slice(reply::LINE_TOO_LONG);
-            }
+/// Appends one read to `input`; `Ok` also at EOF (recorded in `eof`). Cancel safe (`read_buf`
+/// appends only what it read), which matters: while a line waits, this read races the wait and
+/// is dropped when the wait ends first.
+async fn read_some<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    input: &mut Vec<u8>,
+    eof: &mut bool,
+) -> Result<(), Ended> {
+    input.reserve(READ_CHUNK);
+    match rd.read_buf(input).await {
+        Ok(0) => {
+            *eof = true;
+            Ok(())
         }
+        Ok(_) => Ok(()),
+        Err(_) => Err(EndReason::Failed),
     }
-    None
 }

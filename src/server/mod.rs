@@ -13,7 +13,9 @@
 //! connection-limit semaphore whose permit moves into each connection task, a watch channel that
 //! tells every connection to end at once (destroy), and a drop-tracker channel to wait until all
 //! of them have cleaned up. Each connection is a core [`Session`](crate::Session); the commands
-//! translate requests into session calls (`commands.rs`).
+//! translate requests into session calls (`commands/`); a `Connection` owns each socket's
+//! buffers and backpressure (`connection.rs`); `shared.rs` holds the table of live connections
+//! and the one cleanup that ends each of them.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -29,114 +31,30 @@
 mod commands;
 mod config;
 mod connection;
+mod hangups;
+mod listener;
 mod registry;
+mod shared;
 mod stats;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::watch;
 
 pub use commands::SHARED_NAMESPACE_PREFIX;
-pub use config::Config;
+pub use config::{Config, KeepaliveProbes};
+#[cfg(unix)]
+pub use listener::{UnixSocketGuard, bind_unix, raise_fd_limit};
+pub use stats::ServerStats;
 
 use crate::LockManager;
-use crate::sync::Mutex;
-
-/// What every connection of one server shares.
-pub(crate) struct Shared {
-    pub(crate) mgr: LockManager,
-    pub(crate) config: Config,
-    pub(crate) counters: stats::Counters,
-    pub(crate) registry: registry::Registry,
-    /// This server's connections, by session id.
-    pub(crate) peers: Mutex<HashMap<u64, Peer>>,
-}
-
-/// `unix:N` ids count from 1 per process, across all Unix listeners, never reused (§1.1).
-#[cfg(unix)]
-static UNIX_SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// One protocol connection, as other connections need to know it.
-pub(crate) struct Peer {
-    /// Its display id (§1.1).
-    pub(crate) id: Arc<[u8]>,
-    /// Its socket, to check whether the peer has gone (see [`Shared::peer_gone`]).
-    pub(crate) fd: Option<i32>,
-}
-
-impl Shared {
-    /// A holder's display id (§1.1): the connection's id, `consul:UUID` for a Consul session
-    /// of the HTTP API, else `local:N` for an in-process session N (`local:0` for a
-    /// session-less in-process guard).
-    pub(crate) fn display_id(&self, session: Option<u64>) -> Vec<u8> {
-        if let Some(id) = session.and_then(|s| self.peers.lock().get(&s).map(|p| p.id.clone())) {
-            return id.to_vec();
-        }
-        // A Consul session's core session carries its display id as its name.
-        if let Some(name) = session.and_then(|s| self.mgr.session_name(s)) {
-            if name.as_bytes().starts_with(b"consul:") {
-                return name.as_bytes().to_vec();
-            }
-        }
-        format!("local:{}", session.unwrap_or(0)).into_bytes()
-    }
-
-    /// Whether `session` is one of this server's connections whose peer has closed or reset
-    /// the socket, so that its cleanup is due but has not run yet (its FIN was reported after a
-    /// later request). A non-blocking `MSG_PEEK`: 0 bytes means EOF with nothing left unread.
-    pub(crate) fn peer_gone(&self, session: u64) -> bool {
-        let peers = self.peers.lock();
-        // The connection removes itself from `peers` before its socket is closed, and all
-        // connections run on the one event-loop thread: the descriptor is still its own here.
-        let Some(fd) = peers.get(&session).and_then(|p| p.fd) else {
-            return false;
-        };
-        peek_gone(fd)
-    }
-
-    /// Whether any holder of the core lock `name` is a connection of ours that has gone.
-    pub(crate) fn holder_gone(&self, name: &[u8]) -> bool {
-        self.mgr
-            .holder_sessions(name)
-            .into_iter()
-            .any(|s| s != 0 && self.peer_gone(s))
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn peek_gone(fd: i32) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: `fd` is an open socket (see `peer_gone`); the buffer is one valid byte.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    match n {
-        0 => true,
-        n if n > 0 => false,
-        _ => !matches!(
-            std::io::Error::last_os_error().raw_os_error(),
-            Some(libc::EAGAIN | libc::EINTR)
-        ),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn peek_gone(_fd: i32) -> bool {
-    false
-}
+use listener::{Acceptor, TcpAcceptor, accept_loop};
+use shared::Shared;
 
 /// The id of a TCP peer (§1.1): IPv4 (also when IPv4-mapped) as `a.b.c.d:PORT`, IPv6 as
 /// `[addr]:PORT`.
@@ -199,6 +117,8 @@ impl Drop for EventLoop {
 pub struct Handle {
     stop: watch::Sender<bool>,
     closing: watch::Sender<bool>,
+    shared: Arc<Shared>,
+    event_loop: tokio::runtime::Handle,
 }
 
 impl Handle {
@@ -207,64 +127,19 @@ impl Handle {
         self.closing.send_replace(true);
     }
 
-    /// Stops accepting and disconnects everyone now, releasing their locks.
+    /// Stops accepting and disconnects everyone now, releasing their locks. From the moment
+    /// it is called nothing is granted: every pending wait ends without a grant before any
+    /// connection's locks are released, so none of them passes to a client that is about to
+    /// be disconnected.
     pub fn destroy(&self) {
         self.closing.send_replace(true);
-        self.stop.send_replace(true);
-    }
-}
-
-/// A listener that yields connections with their display ids (§1.1).
-trait Acceptor {
-    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, Vec<u8>)>> + Send;
-    /// The stream's socket descriptor, for [`Shared::peer_gone`].
-    fn fd(stream: &Self::Stream) -> Option<i32>;
-}
-
-struct TcpAcceptor {
-    listener: TcpListener,
-    keepalive: Option<Duration>,
-}
-
-impl Acceptor for TcpAcceptor {
-    type Stream = tokio::net::TcpStream;
-    async fn accept(&self) -> io::Result<(Self::Stream, Vec<u8>)> {
-        let (stream, peer) = self.listener.accept().await?;
-        let _ = stream.set_nodelay(true);
-        if let Some(idle) = self.keepalive {
-            // Dead peers are detected and their locks released (§2).
-            let ka = socket2::TcpKeepalive::new().with_time(idle);
-            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
-        }
-        Ok((stream, tcp_peer_id(peer).into_bytes()))
-    }
-
-    fn fd(stream: &Self::Stream) -> Option<i32> {
-        #[cfg(unix)]
-        return Some(std::os::fd::AsRawFd::as_raw_fd(stream));
-        #[cfg(not(unix))]
-        return None;
-    }
-}
-
-#[cfg(unix)]
-struct UnixAcceptor {
-    listener: tokio::net::UnixListener,
-}
-
-#[cfg(unix)]
-impl Acceptor for UnixAcceptor {
-    type Stream = tokio::net::UnixStream;
-    async fn accept(&self) -> io::Result<(Self::Stream, Vec<u8>)> {
-        let (stream, _) = self.listener.accept().await?;
-        // `unix:N`: counted from 1 per process across all Unix listeners, never reused.
-        let n = UNIX_SEQ.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok((stream, format!("unix:{n}").into_bytes()))
-    }
-
-    fn fd(stream: &Self::Stream) -> Option<i32> {
-        Some(std::os::fd::AsRawFd::as_raw_fd(stream))
+        let (shared, stop) = (self.shared.clone(), self.stop.clone());
+        // On the event loop, so that no request runs between cancelling the waits and ending
+        // the connections. If the event loop has stopped there is nobody left to end.
+        drop(self.event_loop.spawn(async move {
+            shared.shut_down();
+            stop.send_replace(true);
+        }));
     }
 }
 
@@ -276,13 +151,7 @@ impl Server {
     pub fn new(mgr: LockManager, config: Config) -> Self {
         Server {
             event_loop: EventLoop::start().expect("starting the lockd event-loop thread"),
-            shared: Arc::new(Shared {
-                mgr,
-                config,
-                counters: Default::default(),
-                registry: Default::default(),
-                peers: Mutex::new(HashMap::new()),
-            }),
+            shared: Arc::new(Shared::new(mgr, config)),
             stop: watch::channel(false).0,
             closing: watch::channel(false).0,
         }
@@ -293,17 +162,26 @@ impl Server {
         &self.shared.config
     }
 
+    /// The server's own metrics (not part of the protocol's `q`).
+    pub fn stats(&self) -> ServerStats {
+        self.shared.counters.server_stats()
+    }
+
     /// A handle to close or destroy the server while it serves.
     pub fn handle(&self) -> Handle {
         Handle {
             stop: self.stop.clone(),
             closing: self.closing.clone(),
+            shared: self.shared.clone(),
+            event_loop: self.event_loop.handle.clone(),
         }
     }
 
-    /// Binds the configured TCP address and port.
+    /// Binds the configured TCP address and port, with the configured listen backlog. The
+    /// error says which address could not be bound.
     pub async fn bind(&self) -> io::Result<TcpListener> {
-        TcpListener::bind((self.shared.config.bind, self.shared.config.port)).await
+        let config = &self.shared.config;
+        listener::bind_tcp(SocketAddr::new(config.bind, config.port), config.backlog)
     }
 
     /// Serves `listener` until `shutdown` resolves (then every client is disconnected and its
@@ -311,12 +189,12 @@ impl Server {
     /// [`Handle`]. Returns once every connection has finished its cleanup.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future) -> io::Result<()> {
         let listener = listener.into_std()?;
-        let keepalive = self.shared.config.keepalive;
+        let keepalive = self.shared.config.keepalive.map(KeepaliveProbes::for_bound);
         self.on_event_loop(shutdown, move || {
-            Ok(TcpAcceptor {
-                listener: TcpListener::from_std(listener)?,
+            Ok(TcpAcceptor::new(
+                TcpListener::from_std(listener)?,
                 keepalive,
-            })
+            ))
         })
         .await
     }
@@ -330,9 +208,9 @@ impl Server {
     ) -> io::Result<()> {
         let listener = listener.into_std()?;
         self.on_event_loop(shutdown, move || {
-            Ok(UnixAcceptor {
-                listener: tokio::net::UnixListener::from_std(listener)?,
-            })
+            Ok(listener::UnixAcceptor::new(
+                tokio::net::UnixListener::from_std(listener)?,
+            ))
         })
         .await
     }
@@ -360,57 +238,7 @@ impl Server {
     }
 }
 
-/// Accepts connections until the server is closed or destroyed, then waits until every
-/// connection has finished its cleanup. Runs on the event loop.
-async fn accept_loop<A: Acceptor>(
-    acceptor: &A,
-    shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    closing: watch::Sender<bool>,
-) -> io::Result<()> {
-    let limit = Arc::new(Semaphore::new(shared.config.max_connections));
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let mut closing = closing.subscribe();
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            r = acceptor.accept() => r,
-            _ = closing.wait_for(|c| *c) => break,
-        };
-        let (stream, id) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // E.g. out of file descriptors: retry with backoff, never fatal.
-                tracing::warn!(error = %e, ?backoff, "accept failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(5);
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            drop(stream); // over --max-connections: closed at once, nothing sent, not counted
-            continue;
-        };
-        shared.counters.connections.fetch_add(1, Ordering::SeqCst);
-        let (shared, stop, done) = (shared.clone(), stop.subscribe(), done_tx.clone());
-        let fd = A::fd(&stream);
-        tokio::spawn(async move {
-            connection::serve(
-                stream,
-                Peer {
-                    id: Arc::from(id),
-                    fd,
-                },
-                shared,
-                stop,
-            )
-            .await;
-            drop(permit);
-            drop(done);
-        });
-    }
-    drop(done_tx);
-    let _ = done_rx.recv().await; // every connection task has finished its cleanup
-    Ok(())
+/// Counts a connection accepted by an accept loop; see `listener.rs`.
+fn counted(shared: &Shared) {
+    shared.counters.connections.fetch_add(1, Ordering::SeqCst);
 }

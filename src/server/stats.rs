@@ -15,6 +15,10 @@ pub(crate) struct Counters {
     pub(crate) invalid: AtomicU64,
     pub(crate) orphans: AtomicU64,
     pub(crate) shared_orphans: AtomicU64,
+    /// Not `q` keys (its key set is fixed): the server's own metrics, see `ServerStats`.
+    pub(crate) reaped: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) output_high_water: AtomicU64,
 }
 
 /// The 13 original verbs, in the order of `Counters::commands`.
@@ -63,6 +67,32 @@ impl Counters {
         ]);
         out.sort_unstable_by_key(|(k, _)| *k);
         out
+    }
+}
+
+/// A server's own metrics, beside the protocol's `q` counters (whose key set is fixed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Live connections.
+    pub connections: u64,
+    /// Connections closed at once because the connection limit was reached or file
+    /// descriptors ran out.
+    pub refused: u64,
+    /// Connections ended by another connection's request that found their peer gone first.
+    pub reaped: u64,
+    /// The most reply bytes any connection has had buffered and unsent.
+    pub output_high_water: u64,
+}
+
+impl Counters {
+    pub(crate) fn server_stats(&self) -> ServerStats {
+        ServerStats {
+            connections: self.connections.load(Ordering::SeqCst).max(0) as u64,
+            refused: self.refused.load(Ordering::Relaxed),
+            reaped: self.reaped.load(Ordering::Relaxed),
+            output_high_water: self.output_high_water.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -1,0 +1,353 @@
+//! Listening: binding TCP and Unix sockets (with the configured backlog, and without ever
+//! taking over another live server's socket), accepting with keepalive probes set, and the
+//! accept loop, which never waits on connection work and never leaves a client hanging when
+//! file descriptors run out.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::config::KeepaliveProbes;
+use super::hangups::RawFd;
+use super::shared::Shared;
+use super::{connection, counted, tcp_peer_id};
+
+/// Binds `addr` for TCP with `backlog` pending connections. The error names the address.
+pub(crate) fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let bind = || -> io::Result<std::net::TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        #[cfg(unix)]
+        socket.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            // `::` accepts IPv4 too (dual stack), as the spec's ids assume (§1.1).
+            let _ = socket.set_only_v6(false);
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(backlog_arg(backlog))?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    };
+    let listener = bind().map_err(|e| with_context(e, format!("cannot listen on {addr}")))?;
+    TcpListener::from_std(listener)
+}
+
+fn backlog_arg(backlog: u32) -> i32 {
+    i32::try_from(backlog).unwrap_or(i32::MAX)
+}
+
+/// `e` with `what` in front of its message, keeping its kind and its source.
+pub(crate) fn with_context(e: io::Error, what: String) -> io::Error {
+    #[derive(Debug)]
+    struct Context {
+        what: String,
+        source: io::Error,
+    }
+    impl std::fmt::Display for Context {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {}", self.what, self.source)
+        }
+    }
+    impl std::error::Error for Context {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+    io::Error::new(e.kind(), Context { what, source: e })
+}
+
+/// Removes a Unix socket file when dropped, if the file is still the one this server bound
+/// (another server may have replaced it since).
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct UnixSocketGuard {
+    path: std::path::PathBuf,
+    /// (device, inode) of the socket file we created.
+    ours: (u64, u64),
+}
+
+#[cfg(unix)]
+impl UnixSocketGuard {
+    /// The socket file's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+#[cfg(unix)]
+impl Drop for UnixSocketGuard {
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if (meta.dev(), meta.ino()) == self.ours {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+/// Binds a Unix-domain socket at `path` with `backlog` pending connections. An existing
+/// socket file there is replaced only if it is stale (nothing accepts on it: connecting is
+/// refused); a live one, or any other kind of file, is an error that says so. The guard
+/// removes the file when dropped, if it is still ours.
+#[cfg(unix)]
+pub fn bind_unix(
+    path: &std::path::Path,
+    backlog: u32,
+) -> io::Result<(tokio::net::UnixListener, UnixSocketGuard)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let named = |e: io::Error, why: &str| with_context(e, format!("{}: {why}", path.display()));
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not a socket; refusing to replace it",
+                    path.display()
+                ),
+            ));
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "{} is the socket of a running server (it accepts connections); \
+                         refusing to replace it",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path).map_err(|e| named(e, "removing a stale socket"))?;
+            }
+            Err(e) => return Err(named(e, "cannot tell whether the existing socket is stale")),
+        }
+    }
+    let bind = || -> io::Result<std::os::unix::net::UnixListener> {
+        use socket2::{Domain, SockAddr, Socket, Type};
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.bind(&SockAddr::unix(path)?)?;
+        socket.listen(backlog_arg(backlog))?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    };
+    let listener = bind().map_err(|e| named(e, "cannot listen"))?;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| named(e, "bound, but"))?;
+    let guard = UnixSocketGuard {
+        path: path.to_owned(),
+        ours: (meta.dev(), meta.ino()),
+    };
+    Ok((tokio::net::UnixListener::from_std(listener)?, guard))
+}
+
+/// A listener that yields connections with their display ids (§1.1).
+pub(crate) trait Acceptor {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, Vec<u8>)>> + Send;
+    /// The stream's socket descriptor, watched for hang-ups.
+    fn fd(stream: &Self::Stream) -> Option<RawFd>;
+}
+
+pub(crate) struct TcpAcceptor {
+    listener: TcpListener,
+    keepalive: Option<KeepaliveProbes>,
+}
+
+impl TcpAcceptor {
+    pub(crate) fn new(listener: TcpListener, keepalive: Option<KeepaliveProbes>) -> Self {
+        TcpAcceptor {
+            listener,
+            keepalive,
+        }
+    }
+}
+
+impl Acceptor for TcpAcceptor {
+    type Stream = tokio::net::TcpStream;
+    async fn accept(&self) -> io::Result<(Self::Stream, Vec<u8>)> {
+        let (stream, peer) = self.listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        if let Some(probes) = &self.keepalive {
+            // A peer that vanished is detected within the configured bound, and its locks
+            // released (§2).
+            if let Err(e) = probes.apply(&socket2::SockRef::from(&stream)) {
+                tracing::debug!(error = %e, "setting keepalive probes failed");
+            }
+        }
+        Ok((stream, tcp_peer_id(peer).into_bytes()))
+    }
+
+    fn fd(stream: &Self::Stream) -> Option<RawFd> {
+        #[cfg(unix)]
+        return Some(std::os::fd::AsRawFd::as_raw_fd(stream));
+        #[cfg(not(unix))]
+        return None;
+    }
+}
+
+/// `unix:N` ids count from 1 per process, across all Unix listeners, never reused (§1.1).
+#[cfg(unix)]
+static UNIX_SEQ: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(unix)]
+pub(crate) struct UnixAcceptor {
+    listener: tokio::net::UnixListener,
+}
+
+#[cfg(unix)]
+impl UnixAcceptor {
+    pub(crate) fn new(listener: tokio::net::UnixListener) -> Self {
+        UnixAcceptor { listener }
+    }
+}
+
+#[cfg(unix)]
+impl Acceptor for UnixAcceptor {
+    type Stream = tokio::net::UnixStream;
+    async fn accept(&self) -> io::Result<(Self::Stream, Vec<u8>)> {
+        let (stream, _) = self.listener.accept().await?;
+        // `unix:N`: counted from 1 per process across all Unix listeners, never reused.
+        let n = UNIX_SEQ.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok((stream, format!("unix:{n}").into_bytes()))
+    }
+
+    fn fd(stream: &Self::Stream) -> Option<RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(stream))
+    }
+}
+
+/// A descriptor held in reserve: when accepting fails for want of descriptors, it is closed so
+/// that the waiting client can be accepted and closed at once (it sees the connection end
+/// instead of hanging in the backlog), then taken again.
+struct Spare(Option<std::fs::File>);
+
+impl Spare {
+    fn new() -> Spare {
+        Spare(std::fs::File::open("/dev/null").ok())
+    }
+
+    fn out_of_descriptors(e: &io::Error) -> bool {
+        #[cfg(unix)]
+        return matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+        #[cfg(not(unix))]
+        return false;
+    }
+
+    /// Frees the spare, accepts one waiting client and closes it, and takes the spare again.
+    async fn shed<A: Acceptor>(&mut self, acceptor: &A) -> bool {
+        if self.0.take().is_none() {
+            *self = Spare::new();
+            return false;
+        }
+        // Polled once: the waiting client is there to be taken now.
+        let accepted = tokio::time::timeout(Duration::ZERO, acceptor.accept()).await;
+        let shed = matches!(accepted, Ok(Ok(_))); // dropped here: closed with nothing sent
+        *self = Spare::new();
+        shed
+    }
+}
+
+/// Accepts connections until the server is closed or destroyed, then waits until every
+/// connection has finished its cleanup. Runs on the event loop.
+pub(crate) async fn accept_loop<A: Acceptor>(
+    acceptor: &A,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    closing: watch::Sender<bool>,
+) -> io::Result<()> {
+    let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let mut closing = closing.subscribe();
+    let mut spare = Spare::new();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = closing.wait_for(|c| *c) => break,
+            r = acceptor.accept() => r,
+        };
+        let (stream, id) = match accepted {
+            Ok(x) => x,
+            Err(e) if Spare::out_of_descriptors(&e) => {
+                // Out of file descriptors: the waiting client is closed rather than left in the
+                // backlog, and the loop goes on.
+                if spare.shed(acceptor).await {
+                    let refused = shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+                    if refused.is_power_of_two() || refused == 0 {
+                        tracing::warn!(error = %e, refused = refused + 1,
+                            "out of file descriptors: connections are closed at once");
+                    }
+                    continue;
+                }
+                tracing::warn!(error = %e, ?backoff, "accept failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, ?backoff, "accept failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(5);
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            // Over --max-connections: closed at once, nothing sent, not counted.
+            shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                peer = %String::from_utf8_lossy(&id),
+                limit = shared.config.max_connections,
+                "connection refused: at the connection limit"
+            );
+            drop(stream);
+            continue;
+        };
+        counted(&shared);
+        let (shared, stop, done) = (shared.clone(), stop.subscribe(), done_tx.clone());
+        let fd = A::fd(&stream);
+        tokio::spawn(async move {
+            connection::serve(stream, Arc::from(id), fd, shared, stop).await;
+            drop(permit);
+            drop(done);
+        });
+    }
+    drop(done_tx);
+    let _ = done_rx.recv().await; // every connection task has finished its cleanup
+    Ok(())
+}
+
+/// Raises this process's soft limit on open files to its hard limit (as Redis does at start),
+/// and returns the soft limit now in force. Every connection needs a descriptor.
+#[cfg(unix)]
+pub fn raise_fd_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid `rlimit` for the call to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: `raised` is a valid `rlimit`; raising the soft limit up to the hard one needs
+        // no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
+    Ok(limit.rlim_cur as u64)
+}

@@ -1,0 +1,179 @@
+//! What every connection of one server shares: the lock manager, settings, counters, the
+//! registry, and the table of live connections with the one cleanup that ends each of them
+//! (spec §9), whoever runs it: the connection's own task, another connection that found it gone
+//! (see `hangups.rs`), or the shutdown.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::config::Config;
+use super::hangups::{Hangups, RawFd, unread};
+use super::{registry, stats};
+use crate::sync::Mutex;
+use crate::{LockManager, Session};
+
+/// Why a connection ended, for its log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndReason {
+    /// The peer closed its side (FIN) and everything it sent was answered.
+    Closed,
+    /// A read or write failed (reset, keepalive or user timeout, broken pipe).
+    Failed,
+    /// `--idle-timeout` passed with nothing received.
+    IdleTimeout,
+    /// Another connection's request found the peer gone first and ended it.
+    PeerGone,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl EndReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Closed => "closed by peer",
+            EndReason::Failed => "connection error",
+            EndReason::IdleTimeout => "idle timeout",
+            EndReason::PeerGone => "peer gone",
+            EndReason::Shutdown => "server shutdown",
+        }
+    }
+}
+
+/// One live protocol connection, as the rest of the server needs to know it.
+pub(crate) struct Peer {
+    /// Its display id (§1.1).
+    pub(crate) id: Arc<[u8]>,
+    /// Its core session: closing it releases everything the connection holds.
+    pub(crate) session: Arc<Session>,
+    /// Its socket, watched for hang-ups.
+    pub(crate) fd: Option<RawFd>,
+    /// True while its task waits for input with nothing unprocessed and nothing unsent: only
+    /// then may another task end it on its behalf (it has no line left to answer).
+    pub(crate) idle: Arc<AtomicBool>,
+}
+
+/// State shared by all connections of a server.
+pub(crate) struct Shared {
+    pub(crate) mgr: LockManager,
+    pub(crate) config: Config,
+    pub(crate) counters: stats::Counters,
+    pub(crate) registry: registry::Registry,
+    /// Set once shutdown begins: nothing is granted after it (§12).
+    pub(crate) shutting_down: AtomicBool,
+    /// Live connections, by session id.
+    peers: Mutex<HashMap<u64, Peer>>,
+    hangups: Hangups,
+}
+
+impl Shared {
+    pub(crate) fn new(mgr: LockManager, config: Config) -> Shared {
+        Shared {
+            mgr,
+            config,
+            counters: Default::default(),
+            registry: Default::default(),
+            shutting_down: AtomicBool::new(false),
+            peers: Mutex::new(HashMap::new()),
+            hangups: Hangups::new(),
+        }
+    }
+
+    /// Adds a connection that was just accepted (and counted in `connections`).
+    pub(crate) fn join(&self, peer: Peer) {
+        let session = peer.session.id();
+        if let Some(fd) = peer.fd {
+            self.hangups.watch(fd, session);
+        }
+        self.peers.lock().insert(session, peer);
+    }
+
+    /// Ends connection `session` (§9 steps 1–5 but the socket's close, which its task does):
+    /// cancels its waits, releases its exclusive and shared holdings (counted as orphans),
+    /// removes its registration, and uncounts it. Runs once per connection: returns the numbers
+    /// of exclusive and shared holdings released, or `None` if it had ended already.
+    pub(crate) fn end(&self, session: u64, reason: EndReason) -> Option<(usize, usize)> {
+        let peer = self.peers.lock().remove(&session)?;
+        if let Some(fd) = peer.fd {
+            self.hangups.unwatch(fd);
+        }
+        let (exclusive, shared) = peer.session.held_counts();
+        peer.session.close();
+        let counters = &self.counters;
+        counters
+            .orphans
+            .fetch_add(exclusive as u64, Ordering::SeqCst);
+        counters
+            .shared_orphans
+            .fetch_add(shared as u64, Ordering::SeqCst);
+        self.registry.remove(session);
+        counters.connections.fetch_sub(1, Ordering::SeqCst);
+        tracing::debug!(
+            peer = %String::from_utf8_lossy(&peer.id),
+            session,
+            reason = reason.as_str(),
+            released = exclusive + shared,
+            "connection ended"
+        );
+        Some((exclusive, shared))
+    }
+
+    /// Ends every idle connection whose peer has already gone (see `hangups.rs`), so that a
+    /// request about to answer "held" sees the state the kernel already knows. Returns whether
+    /// it ended any. One non-blocking system call when nobody has gone.
+    pub(crate) fn reap_gone(&self) -> bool {
+        let mut ended = false;
+        for hangup in self.hangups.gone() {
+            let due = {
+                let peers = self.peers.lock();
+                peers.get(&hangup.session).is_some_and(|p| {
+                    // A FIN with lines still unread is the connection's own business: they
+                    // are answered first (§3.1).
+                    p.idle.load(Ordering::SeqCst)
+                        && (hangup.failed || p.fd.is_none_or(|fd| unread(fd) == 0))
+                })
+            };
+            if due && self.end(hangup.session, EndReason::PeerGone).is_some() {
+                self.counters.reaped.fetch_add(1, Ordering::Relaxed);
+                ended = true;
+            }
+        }
+        ended
+    }
+
+    /// Begins shutdown: from now on nothing is granted. Every pending wait of every connection
+    /// is cancelled first, and only then is any connection ended, so that no lock released by
+    /// the shutdown passes to a waiter that is about to be disconnected (§12). Must run on the
+    /// event loop, so that no request is processed in between.
+    pub(crate) fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let sessions: Vec<(u64, Arc<Session>)> = self
+            .peers
+            .lock()
+            .iter()
+            .map(|(id, p)| (*id, p.session.clone()))
+            .collect();
+        for (_, session) in &sessions {
+            session.cancel_waits();
+        }
+        for (id, _) in &sessions {
+            self.end(*id, EndReason::Shutdown);
+        }
+    }
+
+    /// A holder's display id (§1.1): the connection's id, `consul:UUID` for a Consul session
+    /// of the HTTP API, else `local:N` for an in-process session N (`local:0` for a
+    /// session-less in-process guard).
+    pub(crate) fn display_id(&self, session: Option<u64>) -> Vec<u8> {
+        if let Some(id) = session.and_then(|s| self.peers.lock().get(&s).map(|p| p.id.clone())) {
+            return id.to_vec();
+        }
+        // A Consul session's core session carries its display id as its name.
+        if let Some(name) = session.and_then(|s| self.mgr.session_name(s)) {
+            if name.as_bytes().starts_with(b"consul:") {
+                return name.as_bytes().to_vec();
+            }
+        }
+        format!("local:{}", session.unwrap_or(0)).into_bytes()
+    }
+}
