@@ -278,7 +278,13 @@ impl Shared {
         } else {
             wait
         };
-        Ok(Some((index, Instant::now() + wait + jitter(wait / 16))))
+        // Saturating: a `max_query_time` near `Duration::MAX` must not overflow the clock.
+        let wait = wait.saturating_add(jitter(wait / 16));
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(wait)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+        Ok(Some((index, deadline)))
     }
 
     fn agent_self(&self, local: SocketAddr) -> serde_json::Value {
