@@ -54,6 +54,7 @@ impl Shared {
         if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
+            tracing::debug!(method = %head.method, path = head.path(), "http request denied: ACL token");
             Err(Answer::text(403, "Permission denied"))
         }
     }

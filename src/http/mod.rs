@@ -10,7 +10,7 @@
 //!
 //! The server shape is that of [`server::Server`](crate::server::Server) where both exist:
 //! `new`, `bind`, `serve(listener, shutdown)`, `handle`. HTTP/1.1 with keep-alive on the
-//! caller's Tokio runtime; a lean connection loop of its own (`conn.rs`, `framing.rs`, with
+//! caller's Tokio runtime; a lean connection loop of its own (`conn.rs`, `head.rs`, with
 //! `httparse` for heads) rather than hyper, so that a parked blocking query costs little memory.
 //!
 //! ```no_run
