@@ -1,7 +1,11 @@
-//! HTTP API settings: every option of spec §1.1, with its default.
+//! HTTP API settings: every option of spec §1.1, and the limits every connection is held to
+//! (sizes of heads, chunk framing and trailers; read and write timeouts), with their defaults.
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use super::chunked::ChunkedLimits;
+use super::head::HeadLimits;
 
 /// How an [`HttpServer`](super::HttpServer) runs. `Default` gives the spec's defaults; every
 /// setting is a public field and a chainable setter of the same name.
@@ -44,6 +48,24 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Time allowed to receive a request's headers, and its body (default 30 s).
     pub read_timeout: Duration,
+    /// Time allowed to send one response (or a `100 Continue`) to the client (default 30 s).
+    /// A client that reads too slowly, or not at all, has its connection reset when it runs
+    /// out, which frees the response and the socket's buffers.
+    pub write_timeout: Duration,
+    /// Longest request head: blank lines before it, the request line and the header fields
+    /// (default 64 KiB); more gets 431 and the connection closes.
+    pub max_head_size: usize,
+    /// Most header fields in a request head (default 64); more gets 431 and the connection
+    /// closes.
+    pub max_headers: usize,
+    /// Most bytes of chunk extensions (`;name=value` after a chunk size, and whitespace
+    /// before them) in one chunked body, all chunks together (default 16 KiB); more gets 400
+    /// and the connection closes. Extensions are read and ignored.
+    pub max_chunk_extensions: usize,
+    /// Longest trailer section of a chunked body, every byte of its field lines counted
+    /// (default 16 KiB); more gets 431 and the connection closes. Trailers are read and
+    /// ignored.
+    pub max_trailer_size: usize,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -61,6 +83,11 @@ impl std::fmt::Debug for HttpConfig {
             .field("tombstone_ttl", &self.tombstone_ttl)
             .field("max_connections", &self.max_connections)
             .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("max_head_size", &self.max_head_size)
+            .field("max_headers", &self.max_headers)
+            .field("max_chunk_extensions", &self.max_chunk_extensions)
+            .field("max_trailer_size", &self.max_trailer_size)
             .finish()
     }
 }
@@ -80,6 +107,11 @@ impl Default for HttpConfig {
             tombstone_ttl: Duration::from_secs(900),
             max_connections: 10_000,
             read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            max_head_size: 64 * 1024,
+            max_headers: 64,
+            max_chunk_extensions: 16 * 1024,
+            max_trailer_size: 16 * 1024,
         }
     }
 }
@@ -111,4 +143,38 @@ setters! {
     tombstone_ttl: Duration,
     max_connections: usize,
     read_timeout: Duration,
+    write_timeout: Duration,
+    max_head_size: usize,
+    max_headers: usize,
+    max_chunk_extensions: usize,
+    max_trailer_size: usize,
+}
+
+impl HttpConfig {
+    /// The limits request heads are read within.
+    pub(crate) fn head_limits(&self) -> HeadLimits {
+        HeadLimits {
+            max_size: self.max_head_size,
+            max_headers: self.max_headers,
+        }
+    }
+
+    /// The limits of a chunked body whose data may take `body` bytes.
+    pub(crate) fn chunked_limits(&self, body: usize) -> ChunkedLimits {
+        ChunkedLimits {
+            body,
+            extensions: self.max_chunk_extensions,
+            trailers: self.max_trailer_size,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limits_are_the_parsers_defaults() {
+        assert_eq!(HttpConfig::default().head_limits(), HeadLimits::default());
+    }
 }

@@ -1,16 +1,18 @@
-//! One request, start to end: the ACL check, routing, parameter checks, body reading with its
-//! limits, the store call, blocking waits, and the answer (spec §1–§7).
+//! One request, start to end: the ACL check (made on the head alone, before any of the body
+//! is read), routing, parameter checks, the body limits, the store call, blocking waits, and
+//! the answer (spec §1–§7).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::HttpConfig;
 use super::duration;
-use super::framing::Head;
+use super::head::Head;
 use super::kv::{GetKind, KvAnswer, PutOp};
 use super::response::Answer;
 use super::route::{Endpoint, Method, Query, Reject, Routed, route};
@@ -23,6 +25,8 @@ pub(crate) struct Shared {
     pub store: Arc<Store>,
     /// Blocking queries parked right now.
     pub parked: AtomicUsize,
+    /// Open connections.
+    pub connections: AtomicUsize,
     pub config: HttpConfig,
     /// `Config.NodeID` of `/v1/agent/self`, made at start.
     pub node_id: String,
@@ -34,19 +38,38 @@ pub(crate) struct Call<'a> {
     pub query: &'a Query,
     /// The listener's address, for `/v1/status/leader`.
     pub local: SocketAddr,
+    /// Notified when the client has gone: a blocking wait ends then, answering at once.
+    pub gone: &'a Notify,
 }
 
 impl Shared {
-    /// Answers one request whose body has been read.
-    pub async fn handle(&self, head: &Head, body: Vec<u8>, local: SocketAddr) -> Answer {
+    /// The ACL check, on the head alone: `Err` is the 403 to answer instead of reading the
+    /// request's body.
+    pub fn admit(&self, head: &Head) -> Result<(), Answer> {
+        let Some(expected) = &self.config.token else {
+            return Ok(());
+        };
+        let query = Query::parse(head.query());
+        let given = token(&query, head).unwrap_or("");
+        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            tracing::debug!(method = %head.method, path = head.path(), "http request denied: ACL token");
+            Err(Answer::text(403, "Permission denied"))
+        }
+    }
+
+    /// Answers one admitted request ([`admit`](Self::admit)) whose body has been read. A
+    /// blocking query ends its wait early, with the current answer, once `gone` is notified.
+    pub async fn handle(
+        &self,
+        head: &Head,
+        body: Vec<u8>,
+        local: SocketAddr,
+        gone: &Notify,
+    ) -> Answer {
         let query = Query::parse(head.query());
         tracing::debug!(method = %head.method, path = head.path(), query = %query.redacted(), "http request");
-        if let Some(expected) = &self.config.token {
-            let given = token(&query, head).unwrap_or("");
-            if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-                return Answer::text(403, "Permission denied");
-            }
-        }
         let (method, endpoint) = match route(&head.method, head.path()) {
             Ok(Routed::Call(m, e)) => (m, e),
             Ok(Routed::Options(allow)) => return Answer::empty(200).header("Allow", allow),
@@ -61,6 +84,7 @@ impl Shared {
             method,
             query: &query,
             local,
+            gone,
         };
         match self.dispatch(&call, endpoint, body).await {
             Ok(answer) | Err(answer) => answer,
@@ -100,7 +124,7 @@ impl Shared {
         let store = &self.store;
         Ok(match endpoint {
             Endpoint::Kv(key) => match call.method {
-                Method::Get => self.kv_get(q, &key).await?,
+                Method::Get => self.kv_get(q, &key, call.gone).await?,
                 Method::Put => self.kv_put(call, &key, body)?,
                 Method::Delete => self.kv_delete(q, &key)?,
             },
@@ -118,16 +142,18 @@ impl Shared {
                 Some(view) => Answer::json(&[view], pretty),
                 None => Answer::text(404, format!("Session id '{id}' not found")),
             },
-            Endpoint::SessionInfo(id) => self.session_read(q, SessionFilter::One(&id)).await?,
-            Endpoint::SessionNode(node) => self.session_read(q, SessionFilter::Node(&node)).await?,
-            Endpoint::SessionList => self.session_read(q, SessionFilter::All).await?,
+            Endpoint::SessionInfo(id) => self.session_read(call, SessionFilter::One(&id)).await?,
+            Endpoint::SessionNode(node) => {
+                self.session_read(call, SessionFilter::Node(&node)).await?
+            }
+            Endpoint::SessionList => self.session_read(call, SessionFilter::All).await?,
             Endpoint::AgentSelf => Answer::json(&self.agent_self(call.local), pretty),
             Endpoint::StatusLeader => Answer::json(&server_addr(call.local), pretty),
             Endpoint::StatusPeers => Answer::json(&[server_addr(call.local)], pretty),
         })
     }
 
-    async fn kv_get(&self, q: &Query, key: &str) -> Result<Answer, Reject> {
+    async fn kv_get(&self, q: &Query, key: &str, gone: &Notify) -> Result<Answer, Reject> {
         let consistency = consistency(q)?;
         let kind = if q.has("keys") {
             let separator = q.get("separator").or(q.get("seperator"));
@@ -147,7 +173,7 @@ impl Shared {
             let prefix = matches!(kind, GetKind::Recurse | GetKind::Keys(_));
             let mut watch = store.watch_key(key, prefix);
             let _parked = Parked::new(&self.parked);
-            wait_for_change(&mut watch.changed, min, deadline, || {
+            wait_for_change(&mut watch.changed, min, deadline, gone, || {
                 store.kv_indexes(key, &kind)
             })
             .await;
@@ -209,14 +235,19 @@ impl Shared {
         Ok(Answer::json(&done, q.has("pretty")))
     }
 
-    async fn session_read(&self, q: &Query, filter: SessionFilter<'_>) -> Result<Answer, Reject> {
+    async fn session_read(
+        &self,
+        call: &Call<'_>,
+        filter: SessionFilter<'_>,
+    ) -> Result<Answer, Reject> {
+        let q = call.query;
         let consistency = consistency(q)?;
         if let Some((min, deadline)) = self.blocking(q)? {
             let store = &self.store;
             let mut changed = store.watch_sessions();
             let _parked = Parked::new(&self.parked);
-            wait_for_change(&mut changed, min, deadline, || {
-                store.sessions_indexes(&store.state.lock())
+            wait_for_change(&mut changed, min, deadline, call.gone, || {
+                store.sessions_indexes(&store.lock())
             })
             .await;
         }
@@ -248,7 +279,13 @@ impl Shared {
         } else {
             wait
         };
-        Ok(Some((index, Instant::now() + wait + jitter(wait / 16))))
+        // Saturating: a `max_query_time` near `Duration::MAX` must not overflow the clock.
+        let wait = wait.saturating_add(jitter(wait / 16));
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(wait)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+        Ok(Some((index, deadline)))
     }
 
     fn agent_self(&self, local: SocketAddr) -> serde_json::Value {
@@ -274,12 +311,14 @@ impl Shared {
 }
 
 /// Parks until the watched index passes `min` (or `min` is above the global index, as after a
-/// restart), or the deadline passes. Costs no CPU while parked: it sleeps on its change signal
-/// (subscribed before the first check, so no change is missed) and one timer.
+/// restart), the deadline passes, or the client goes (`gone`). Costs no CPU while parked: it
+/// sleeps on its change signal (subscribed before the first check, so no change is missed),
+/// one timer and `gone`.
 async fn wait_for_change(
     changed: &mut tokio::sync::watch::Receiver<()>,
     min: u64,
     deadline: Instant,
+    gone: &Notify,
     current: impl Fn() -> Indexes,
 ) {
     loop {
@@ -290,6 +329,7 @@ async fn wait_for_change(
         tokio::select! {
             result = changed.changed() => if result.is_err() { return },
             _ = tokio::time::sleep_until(deadline) => return,
+            _ = gone.notified() => return,
         }
     }
 }

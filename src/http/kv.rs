@@ -52,7 +52,7 @@ fn under<'a, V>(
 impl Store {
     /// The index a GET of `key` with `kind` reports now (cheap: for blocking re-checks).
     pub fn kv_indexes(&self, key: &str, kind: &GetKind) -> Indexes {
-        let mut st = self.state.lock();
+        let mut st = self.lock();
         self.kv_indexes_in(&mut st, key, kind)
     }
 
@@ -64,7 +64,7 @@ impl Store {
             GetKind::Recurse | GetKind::Keys(_) => {
                 st.reap_tombstones();
                 let entries = under(&st.kv, key).map(|(_, e)| e.modify_index).max();
-                let tombs = under(&st.tombstones, key).map(|(_, i)| *i).max();
+                let tombs = st.tombstones.max_index_under(key);
                 match entries.max(tombs).unwrap_or(0) {
                     0 => st.kv_index,
                     i => i,
@@ -76,7 +76,7 @@ impl Store {
 
     /// A KV GET: its indexes and answer (`None`: 404).
     pub fn kv_get(&self, key: &str, kind: &GetKind) -> (Indexes, Option<KvAnswer>) {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let indexes = self.kv_indexes_in(&mut guard, key, kind);
         let st = &*guard;
         let answer = match kind {
@@ -123,7 +123,7 @@ impl Store {
 
     /// A KV PUT (spec §5.3). `Ok(answer)` is the JSON `true`/`false`.
     pub fn kv_put(&self, key: &str, value: Vec<u8>, flags: u64, op: PutOp) -> Result<bool, Reject> {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let st = &mut *guard;
         match op {
             PutOp::Plain => {
@@ -154,7 +154,7 @@ impl Store {
                     let e = st.kv.get_mut(key).expect("checked above");
                     (e.value, e.flags, e.modify_index) = (value, flags, i);
                     st.kv_index = i;
-                    st.watchers.touch(key);
+                    st.touch(key);
                 }
                 Ok(held)
             }
@@ -213,7 +213,7 @@ impl Store {
             None => st.create(key, value, flags, 1, i),
         }
         st.kv_index = i;
-        st.watchers.touch(key);
+        st.touch(key);
         Ok(true)
     }
 
@@ -234,12 +234,12 @@ impl Store {
             }
         };
         st.kv_index = i;
-        st.watchers.touch(key);
+        st.touch(key);
     }
 
     /// A KV DELETE (spec §5.4); the JSON answer.
     pub fn kv_delete(&self, key: &str, recurse: bool, cas: Option<u64>) -> bool {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let st = &mut *guard;
         let doomed: Vec<String> = if recurse {
             under(&st.kv, key).map(|(k, _)| k.clone()).collect()
@@ -263,7 +263,7 @@ impl Store {
             }
             st.kv.remove(k);
             st.tombstone(k, i, self.tombstone_ttl);
-            st.watchers.touch(k);
+            st.touch(k);
         }
         st.kv_index = i;
         st.reap_tombstones();

@@ -53,7 +53,7 @@ impl Store {
         core.set_name(format!("consul:{id}"));
         let ttl = spec.ttl;
         {
-            let mut guard = self.state.lock();
+            let mut guard = self.lock();
             let st = &mut *guard;
             let i = next_index(&mut st.index);
             st.sessions_index = i;
@@ -84,7 +84,7 @@ impl Store {
             loop {
                 tokio::time::sleep_until(at).await;
                 let Some(store) = store.upgrade() else { return };
-                let mut st = store.state.lock();
+                let mut st = store.lock();
                 match st.sessions.get(&id).map(|s| s.deadline) {
                     None => return,
                     Some(Some(deadline)) if deadline > Instant::now() => at = deadline,
@@ -99,13 +99,13 @@ impl Store {
 
     /// Destroys session `id` (any case); unknown ids are fine.
     pub fn destroy_session(&self, id: &str) {
-        let mut st = self.state.lock();
+        let mut st = self.lock();
         self.invalidate(&mut st, &id.to_ascii_lowercase());
     }
 
     /// Resets session `id`'s TTL timer; `None` if it does not exist.
     pub fn renew_session(&self, id: &str) -> Option<SessionView> {
-        let mut st = self.state.lock();
+        let mut st = self.lock();
         let s = st.sessions.get_mut(&id.to_ascii_lowercase())?;
         if let Some(ttl) = s.spec.ttl {
             s.deadline = Some(Instant::now() + ttl * 2);
@@ -115,7 +115,7 @@ impl Store {
 
     /// The sessions `filter` selects, sorted by id, with the sessions table index.
     pub fn sessions(&self, filter: SessionFilter<'_>) -> (Indexes, Vec<SessionView>) {
-        let st = self.state.lock();
+        let st = self.lock();
         let views = match filter {
             SessionFilter::One(id) => st
                 .sessions
@@ -162,12 +162,12 @@ impl Store {
             if session.spec.delete {
                 if st.kv.remove(key).is_some() {
                     st.tombstone(key, i, self.tombstone_ttl);
-                    st.watchers.touch(key);
+                    st.touch(key);
                     kv_changed = true;
                 }
             } else if let Some(entry) = st.kv.get_mut(key) {
                 entry.modify_index = i;
-                st.watchers.touch(key);
+                st.touch(key);
                 kv_changed = true;
             }
         }

@@ -3,16 +3,22 @@
 //! blocking queries. Who holds which key is never stored here: it is asked of the core
 //! ([`LockManager::holder_sessions`]), where a Consul session is a core [`Session`].
 //! The KV operations are in `kv.rs`, the session operations in `sessions.rs`.
+//!
+//! The state is reached through [`Store::lock`], whose guard wakes the blocking queries on
+//! the keys a write touched once it has unlocked: other requests never wait on wake-ups.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::key_watch::KeyWatchers;
+use super::key_watch::{self, KeyWatch, KeyWatchers};
 use super::session_spec::SessionSpec;
+use super::tombstones::Tombstones;
 use crate::sync::Mutex;
 use crate::{LockManager, Session};
 
@@ -48,16 +54,14 @@ pub(crate) struct State {
     /// The last index that created or removed a session.
     pub sessions_index: u64,
     pub kv: BTreeMap<String, Entry>,
-    /// Deleted keys and the index of their deletion.
-    pub tombstones: BTreeMap<String, u64>,
-    /// Tombstones in order of expiry: (reap time, key, index).
-    pub tombstone_queue: VecDeque<(Instant, String, u64)>,
+    /// Deleted keys and the index of their deletion, one per key.
+    pub tombstones: Tombstones,
     /// Live sessions by lower-case id (so sorted by id).
     pub sessions: BTreeMap<String, ConsulSession>,
     /// Keys that no `?acquire=` may take before the given time.
     pub delays: HashMap<String, Instant>,
-    /// Blocking KV queries' change signals.
-    pub watchers: KeyWatchers,
+    /// Keys written under this lock whose watchers are still to wake (see [`State::touch`]).
+    touched: Vec<String>,
 }
 
 /// Takes the next index value for a write.
@@ -96,25 +100,20 @@ impl State {
         self.kv.insert(key.to_owned(), entry);
     }
 
-    /// Leaves a tombstone for `key`, deleted at index `i`.
+    /// Leaves a tombstone for `key`, deleted at index `i` (replacing an older one).
     pub fn tombstone(&mut self, key: &str, i: u64, ttl: Duration) {
-        self.tombstones.insert(key.to_owned(), i);
-        self.tombstone_queue
-            .push_back((Instant::now() + ttl, key.to_owned(), i));
+        self.tombstones.insert(key, i, Instant::now() + ttl);
     }
 
     /// Forgets tombstones older than their TTL.
     pub fn reap_tombstones(&mut self) {
-        let now = Instant::now();
-        while let Some((at, _, _)) = self.tombstone_queue.front() {
-            if *at > now {
-                break;
-            }
-            let (_, key, i) = self.tombstone_queue.pop_front().expect("checked");
-            if self.tombstones.get(&key) == Some(&i) {
-                self.tombstones.remove(&key);
-            }
-        }
+        self.tombstones.reap(Instant::now());
+    }
+
+    /// Marks `key` as changed: the blocking queries on it and on its prefixes wake when the
+    /// lock is released.
+    pub fn touch(&mut self, key: &str) {
+        self.touched.push(key.to_owned());
     }
 }
 
@@ -135,14 +134,61 @@ impl Indexes {
     }
 }
 
-/// The frontend's state and the session table's change signal (KV signals are per key, in
-/// [`State::watchers`]).
+/// The frontend's state and its change signals: the session table's, and the per-key ones of
+/// blocking KV queries.
 pub(crate) struct Store {
     pub mgr: LockManager,
     pub node: String,
     pub tombstone_ttl: Duration,
-    pub state: Mutex<State>,
+    state: Mutex<State>,
+    /// Under their own mutex, never taken while `state` is held.
+    watchers: Arc<Mutex<KeyWatchers>>,
     sessions_changed: watch::Sender<()>,
+}
+
+/// The locked state. Dropping it unlocks, then wakes the watchers of the keys touched under
+/// it ([`State::touch`]). A query that subscribed before the write is woken; one that
+/// subscribes after it reads the written state (its check takes the lock after the write
+/// released it), so no change is missed.
+pub(crate) struct StateGuard<'a, G: DerefMut<Target = State>> {
+    guard: Option<G>,
+    watchers: &'a Mutex<KeyWatchers>,
+}
+
+impl<G: DerefMut<Target = State>> Deref for StateGuard<'_, G> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.guard.as_ref().expect("locked until dropped")
+    }
+}
+
+impl<G: DerefMut<Target = State>> DerefMut for StateGuard<'_, G> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_mut().expect("locked until dropped")
+    }
+}
+
+impl<G: DerefMut<Target = State>> Drop for StateGuard<'_, G> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        let touched = std::mem::take(&mut guard.touched);
+        drop(guard);
+        if touched.is_empty() {
+            return;
+        }
+        let mut signals = Vec::new();
+        {
+            let watchers = self.watchers.lock();
+            for key in &touched {
+                watchers.collect(key, &mut signals);
+            }
+        }
+        for tx in signals {
+            tx.send_replace(());
+        }
+    }
 }
 
 impl Store {
@@ -155,8 +201,22 @@ impl Store {
                 index: 1,
                 ..State::default()
             }),
+            watchers: Default::default(),
             sessions_changed: watch::channel(()).0,
         }
+    }
+
+    /// Locks the state; see [`StateGuard`].
+    pub fn lock(&self) -> StateGuard<'_, impl DerefMut<Target = State> + '_> {
+        StateGuard {
+            guard: Some(self.state.lock()),
+            watchers: &self.watchers,
+        }
+    }
+
+    /// Subscribes to changes of `key` (or, with `prefix`, of any key under it).
+    pub fn watch_key(&self, key: &str, prefix: bool) -> KeyWatch {
+        key_watch::watch_key(&self.watchers, key, prefix)
     }
 
     /// A receiver that sees every later change of the session table.

@@ -156,3 +156,31 @@ async fn writes_take_increasing_indexes_and_no_ops_take_none() {
     assert!(store.kv_delete("missing", false, None));
     assert_eq!(store.kv_indexes("zz", &GetKind::Single), idx);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_key_deleted_over_and_over_keeps_one_tombstone() {
+    let (_mgr, store) = store();
+    for i in 0..10_000u32 {
+        store
+            .kv_put("churn", i.to_string().into_bytes(), 0, PutOp::Plain)
+            .unwrap();
+        assert!(store.kv_delete("churn", false, None));
+    }
+    store.kv_put("p/x", vec![], 0, PutOp::Plain).unwrap();
+    assert!(store.kv_delete("p/", true, None));
+    {
+        let st = store.lock();
+        assert_eq!((st.tombstones.len(), st.tombstones.queued()), (2, 2));
+    }
+    // The newest delete's index is the one kept; a new value drops the tombstone.
+    let listing = store.kv_indexes("churn", &GetKind::Recurse).index;
+    store
+        .kv_put("churn", b"back".to_vec(), 0, PutOp::Plain)
+        .unwrap();
+    assert!(store.kv_indexes("churn", &GetKind::Recurse).index > listing);
+    assert_eq!(store.lock().tombstones.queued(), 1);
+    // And the last goes at its TTL.
+    tokio::time::sleep(Duration::from_secs(901)).await;
+    store.lock().reap_tombstones();
+    assert_eq!(store.lock().tombstones.len(), 0);
+}
