@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::config::KeepaliveProbes;
 use super::hangups::RawFd;
@@ -69,8 +69,9 @@ pub(crate) fn with_context(e: io::Error, what: String) -> io::Error {
 #[derive(Debug)]
 pub struct UnixSocketGuard {
     path: std::path::PathBuf,
-    /// (device, inode) of the socket file we created.
-    ours: (u64, u64),
+    /// (device, inode, change time) of the socket file we created: an inode number alone may
+    /// be reused by a file created after ours was removed.
+    ours: (u64, u64, i64, i64),
 }
 
 #[cfg(unix)]
@@ -86,11 +87,17 @@ impl Drop for UnixSocketGuard {
     fn drop(&mut self) {
         use std::os::unix::fs::MetadataExt;
         if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
-            if (meta.dev(), meta.ino()) == self.ours {
+            if identity(&meta) == self.ours {
                 let _ = std::fs::remove_file(&self.path);
             }
         }
     }
+}
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
 }
 
 /// Binds a Unix-domain socket at `path` with `backlog` pending connections. An existing
@@ -102,7 +109,7 @@ pub fn bind_unix(
     path: &std::path::Path,
     backlog: u32,
 ) -> io::Result<(tokio::net::UnixListener, UnixSocketGuard)> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::os::unix::fs::FileTypeExt;
     let named = |e: io::Error, why: &str| with_context(e, format!("{}: {why}", path.display()));
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
@@ -143,7 +150,7 @@ pub fn bind_unix(
     let meta = std::fs::symlink_metadata(path).map_err(|e| named(e, "bound, but"))?;
     let guard = UnixSocketGuard {
         path: path.to_owned(),
-        ours: (meta.dev(), meta.ino()),
+        ours: identity(&meta),
     };
     Ok((tokio::net::UnixListener::from_std(listener)?, guard))
 }
@@ -263,7 +270,6 @@ pub(crate) async fn accept_loop<A: Acceptor>(
     stop: watch::Sender<bool>,
     closing: watch::Sender<bool>,
 ) -> io::Result<()> {
-    let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let mut closing = closing.subscribe();
     let mut spare = Spare::new();
@@ -300,7 +306,7 @@ pub(crate) async fn accept_loop<A: Acceptor>(
             }
         };
         backoff = Duration::from_millis(5);
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
+        let Ok(permit) = shared.connection_permits.clone().try_acquire_owned() else {
             // Over --max-connections: closed at once, nothing sent, not counted.
             shared.counters.refused.fetch_add(1, Ordering::Relaxed);
             tracing::info!(

@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     /// Live connections, by session id.
     peers: Mutex<HashMap<u64, Peer>>,
+    /// `max_connections` permits, one per connection on any listener of the server.
+    pub(crate) connection_permits: Arc<tokio::sync::Semaphore>,
     hangups: Hangups,
 }
 
@@ -70,12 +72,13 @@ impl Shared {
     pub(crate) fn new(mgr: LockManager, config: Config) -> Shared {
         Shared {
             mgr,
-            config,
             counters: Default::default(),
             registry: Default::default(),
             shutting_down: AtomicBool::new(false),
             peers: Mutex::new(HashMap::new()),
+            connection_permits: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             hangups: Hangups::new(),
+            config,
         }
     }
 
@@ -175,5 +178,49 @@ impl Shared {
             }
         }
         format!("local:{}", session.unwrap_or(0)).into_bytes()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    /// A connection whose peer has gone is ended by whoever asks, though its own task never
+    /// runs; one that is busy, or has unread input, is left to its task.
+    #[test]
+    fn a_gone_idle_peer_is_ended_by_the_next_request_not_a_busy_one() {
+        let shared = Shared::new(LockManager::new(), Config::default());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut join = |idle: bool, name: &str| {
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server_side, _) = listener.accept().unwrap();
+            let session = Arc::new(shared.mgr.session());
+            let _ = session.get(name).unwrap().keep();
+            shared.counters.connections.fetch_add(1, Ordering::SeqCst);
+            shared.join(Peer {
+                id: Arc::from(&b"test"[..]),
+                session: session.clone(),
+                fd: Some(server_side.as_raw_fd()),
+                idle: Arc::new(AtomicBool::new(idle)),
+            });
+            (client, server_side, session)
+        };
+        let (idle_client, _idle_server, idle_session) = join(true, "a");
+        let (busy_client, _busy_server, busy_session) = join(false, "b");
+        let (unread_client, _unread_server, unread_session) = join(true, "c");
+        assert!(!shared.reap_gone(), "nobody has gone yet");
+        drop((idle_client, busy_client));
+        std::io::Write::write_all(&mut &unread_client, b"r c\n").unwrap();
+        drop(unread_client);
+        assert!(shared.reap_gone());
+        assert!(idle_session.is_closed() && !shared.mgr.inspect("a"));
+        assert_eq!(shared.counters.orphans.load(Ordering::SeqCst), 1);
+        // Still mid-request, or with a line still to answer: its own task ends it.
+        assert!(!busy_session.is_closed() && shared.mgr.inspect("b"));
+        assert!(!unread_session.is_closed() && shared.mgr.inspect("c"));
+        assert!(!shared.reap_gone());
+        assert_eq!(shared.counters.connections.load(Ordering::SeqCst), 2);
     }
 }
