@@ -76,6 +76,13 @@ fn help_documents_every_option() {
         "--idle-timeout",
         "--log",
         "--max-wait-ms",
+        "--backlog",
+        "--max-pending-output",
+        "--log-format",
+        "LOCKD_KEEPALIVE",
+        "LOCKD_MAX_PENDING_OUTPUT",
+        "RUST_LOG",
+        "SIGHUP",
         "127.0.0.1",
         "9999",
     ] {
@@ -160,8 +167,8 @@ fn refuses_to_replace_a_regular_file() {
 }
 
 #[test]
-fn out_of_file_descriptors_is_retried_not_fatal() {
-    // The server may open only 40 descriptors: accepting 100 clients runs it out.
+fn out_of_file_descriptors_closes_the_waiting_clients_instead_of_leaving_them_hanging() {
+    // The server may open only 40 descriptors (soft and hard): 100 clients run it out.
     let mut cmd = Command::new("sh");
     cmd.args([
         "-c",
@@ -170,13 +177,39 @@ fn out_of_file_descriptors_is_retried_not_fatal() {
     let (mut child, addr, lines) = start(cmd);
     let mut first = TcpStream::connect(&addr).unwrap();
     ask(&mut first, "g kept\n", "1 Lock Get Success: kept\n");
-    let crowd: Vec<_> = (0..100)
+    let mut crowd: Vec<_> = (0..100)
         .map(|_| TcpStream::connect(&addr).unwrap())
         .collect();
+    // Every client is either served or closed; none is left waiting (the read timeout would
+    // fail the test).
+    let (mut served, mut closed) = (0, 0);
+    for client in &mut crowd {
+        client
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let _ = client.write_all(b"i kept\n");
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            match client.read(&mut byte) {
+                Ok(0) => break,
+                Ok(_) if byte[0] == b'\n' => break,
+                Ok(_) => reply.push(byte[0]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("a client was left hanging: {e}"),
+            }
+        }
+        match reply.as_slice() {
+            b"1 Lock Is Locked: kept" => served += 1,
+            b"" => closed += 1,
+            other => panic!("unexpected reply {:?}", String::from_utf8_lossy(other)),
+        }
+    }
+    assert!(closed > 0 && served > 0, "served {served}, closed {closed}");
     let warning = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(30)).ok())
-        .find(|l| l.contains("accept failed"))
-        .expect("accept errors are logged");
-    assert!(warning.contains("retrying"), "{warning}");
+        .find(|l| l.contains("out of file descriptors"))
+        .expect("running out of descriptors is logged");
+    assert!(warning.contains("closed at once"), "{warning}");
     // The server is still serving the connections it has, with their locks.
     ask(&mut first, "i kept\n", "1 Lock Is Locked: kept\n");
     drop(crowd);
@@ -188,6 +221,125 @@ fn out_of_file_descriptors_is_retried_not_fatal() {
     assert!(
         child.try_wait().unwrap().is_none(),
         "the server is still running"
+    );
+    assert!(terminate(&mut child).success());
+}
+
+/// Waits for `child` to exit, at most `limit`.
+fn exits_within(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait().unwrap());
+    });
+    rx.recv_timeout(limit)
+        .expect("lockd exits after the signal")
+}
+
+#[test]
+fn sigterm_and_sighup_shut_down_cleanly_even_with_stderr_closed() {
+    for signal in ["-TERM", "-HUP"] {
+        let mut child = Command::new(BIN)
+            .args(["--port", "0", "--log", "debug"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read the address, then close our end of stderr: every later log write fails.
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let addr = loop {
+            let mut line = String::new();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "lockd logs its address"
+            );
+            if let Some(addr) = line.split("addr=").nth(1) {
+                break addr.trim().to_string();
+            }
+        };
+        drop(stderr);
+        let mut client = TcpStream::connect(&addr).unwrap();
+        ask(&mut client, "g held\n", "1 Lock Get Success: held\n"); // logs, into the void
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = exits_within(child, Duration::from_secs(30));
+        assert!(status.success(), "{signal}: {status:?}");
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest); // the server closed our connection
+        assert!(rest.is_empty());
+    }
+}
+
+#[test]
+fn startup_errors_say_which_address_and_why() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(BIN).args(["--port", &port]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
+    assert!(!err.contains("Os {"), "Debug output: {err}");
+    #[cfg(feature = "http")]
+    {
+        let out = Command::new(BIN).arg("--no-tcp").output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--no-tcp without --http is rejected"
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--http"));
+    }
+}
+
+#[test]
+fn every_option_has_an_environment_variable_and_logs_can_be_json() {
+    let mut child = Command::new(BIN)
+        .env("LOCKD_PORT", "0")
+        .env("LOCKD_MAX_LINE_BYTES", "8")
+        .env("LOCKD_DISABLE_DUMP", "true")
+        .env("LOCKD_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut next = || {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("a log line")
+    };
+    let addr = loop {
+        let line = next();
+        let json: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
+        if let Some(addr) = json["fields"]["addr"].as_str() {
+            break addr.to_string();
+        }
+    };
+    let mut client = TcpStream::connect(&addr).unwrap();
+    ask(&mut client, "g 123456789\n", "0 Line Too Long\n");
+    ask(&mut client, "d\n", "0 disabled\n");
+    drop(client);
+    // RUST_LOG=debug: the connection's start and end are logged, with the end's reason.
+    let ended = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(30)).ok())
+        .find(|l| l.contains("connection ended"))
+        .expect("the connection's end is logged");
+    assert!(
+        ended.contains("closed by peer") && ended.contains("\"released\":0"),
+        "{ended}"
     );
     assert!(terminate(&mut child).success());
 }

@@ -256,7 +256,8 @@ impl Spare {
         }
         // Polled once: the waiting client is there to be taken now.
         let accepted = tokio::time::timeout(Duration::ZERO, acceptor.accept()).await;
-        let shed = matches!(accepted, Ok(Ok(_))); // dropped here: closed with nothing sent
+        let shed = matches!(accepted, Ok(Ok(_)));
+        drop(accepted); // closed with nothing sent, before the spare is taken again
         *self = Spare::new();
         shed
     }
