@@ -37,7 +37,8 @@
 //!
 //! ## Fencing tokens
 //! Every new holding gets a token ([`ExclusiveGuard::token`]) strictly greater than every token
-//! issued before it by this manager. The counter starts at the wall-clock time in microseconds
+//! issued before it for the same name. (Tokens of different names are not promised to be
+//! ordered against each other: a store checks tokens per resource.) The counter starts at the wall-clock time in microseconds
 //! at start-up, so a restarted process keeps issuing larger tokens than the previous run as long
 //! as that run averaged fewer than one grant per microsecond (tokens stay far below 2^53, so
 //! JavaScript clients read them exactly). A store that protects a resource keeps the highest
@@ -82,6 +83,7 @@
 //!
 //! The core needs none of them and never touches the network.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod acquire;
 mod clock;
@@ -101,12 +103,16 @@ mod wait;
 mod loom_tests;
 
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 #[cfg(any(feature = "tcp-server", feature = "client"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tcp-server", feature = "client"))))]
 pub mod protocol;
 #[cfg(feature = "tcp-server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tcp-server")))]
 pub mod server;
 
 pub use error::{Contention, Error};

@@ -4,10 +4,21 @@
 
 use std::path::Path;
 
-fn replay(target: &str, run: fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
+/// Runs every input of `fuzz/corpus/TARGET`; `None` in a packaged copy of the crate, which
+/// does not ship `fuzz/` (a crate of its own). In the repository a missing corpus fails.
+fn replay(target: &str, run: fn(&[u8])) -> Option<usize> {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    if !fuzz.exists()
+        && Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".cargo_vcs_info.json")
+            .exists()
+    {
+        eprintln!(
+            "skipped: a packaged crate does not ship fuzz/ (run this test in the repository)"
+        );
+        return None;
+    }
+    let dir = fuzz.join("corpus").join(target);
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -15,20 +26,22 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
         run(&data);
         count += 1;
     }
-    count
+    Some(count)
 }
 
 #[test]
 fn line_protocol_corpus() {
-    let n = replay("line_protocol", lockd::protocol::fuzz_line_protocol);
-    assert!(n >= 5, "the corpus is missing: {n} inputs");
+    if let Some(n) = replay("line_protocol", lockd::protocol::fuzz_line_protocol) {
+        assert!(n >= 5, "the corpus is missing: {n} inputs");
+    }
 }
 
 #[cfg(feature = "http")]
 #[test]
 fn http_request_corpus() {
-    let n = replay("http_request", lockd::http::fuzz_http_request);
-    assert!(n >= 5, "the corpus is missing: {n} inputs");
+    if let Some(n) = replay("http_request", lockd::http::fuzz_http_request) {
+        assert!(n >= 5, "the corpus is missing: {n} inputs");
+    }
 }
 
 #[test]
