@@ -101,6 +101,8 @@ mod wait;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(any(feature = "tcp-server", feature = "http"))]
+mod net;
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

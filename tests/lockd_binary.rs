@@ -318,7 +318,7 @@ fn every_option_has_an_environment_variable_and_logs_can_be_json() {
             let _ = tx.send(line);
         }
     });
-    let mut next = || {
+    let next = || {
         rx.recv_timeout(Duration::from_secs(30))
             .expect("a log line")
     };

@@ -125,6 +125,32 @@ struct HttpArgs {
     /// How long deleted keys keep listing indexes from going backwards.
     #[arg(long, env = "LOCKD_HTTP_TOMBSTONE_TTL", default_value = "15m", value_parser = lockd::http::parse_duration)]
     tombstone_ttl: Duration,
+    /// Largest body of a request other than a KV PUT, in bytes; larger ones get 413.
+    #[arg(long, env = "LOCKD_HTTP_MAX_BODY_SIZE", default_value_t = 65_536)]
+    http_max_body_size: usize,
+    /// Time allowed to receive a request's head, and then its body; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "LOCKD_HTTP_READ_TIMEOUT", default_value = "30s", value_parser = lockd::http::parse_duration)]
+    http_read_timeout: Duration,
+    /// Time allowed to send one response; a client that does not read is reset and freed.
+    #[arg(long, env = "LOCKD_HTTP_WRITE_TIMEOUT", default_value = "30s", value_parser = lockd::http::parse_duration)]
+    http_write_timeout: Duration,
+    /// Longest request head in bytes (request line and header fields); more gets 431.
+    #[arg(long, env = "LOCKD_HTTP_MAX_HEAD_SIZE", default_value_t = 65_536)]
+    http_max_head_size: usize,
+    /// Most header fields in a request; more gets 431.
+    #[arg(long, env = "LOCKD_HTTP_MAX_HEADERS", default_value_t = 64)]
+    http_max_headers: usize,
+    /// Most bytes of chunk extensions in one chunked body, all chunks together; more gets 400.
+    #[arg(
+        long,
+        env = "LOCKD_HTTP_MAX_CHUNK_EXTENSIONS",
+        default_value_t = 16_384
+    )]
+    http_max_chunk_extensions: usize,
+    /// Longest trailer section of a chunked body in bytes; more gets 431.
+    #[arg(long, env = "LOCKD_HTTP_MAX_TRAILER_SIZE", default_value_t = 16_384)]
+    http_max_trailer_size: usize,
     /// Concurrent HTTP connections; more are closed at once.
     #[arg(long, env = "LOCKD_HTTP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     http_max_connections: u64,
@@ -132,7 +158,7 @@ struct HttpArgs {
 
 #[cfg(feature = "http")]
 impl HttpArgs {
-    fn config(&self, bind: std::net::SocketAddr) -> lockd::http::HttpConfig {
+    fn config(&self, bind: std::net::SocketAddr, backlog: u32) -> lockd::http::HttpConfig {
         lockd::http::HttpConfig::default()
             .bind(bind)
             .token(self.http_token.clone().filter(|t| !t.is_empty()))
@@ -144,6 +170,14 @@ impl HttpArgs {
             .max_query_time(self.max_query_time)
             .tombstone_ttl(self.tombstone_ttl)
             .max_connections(self.http_max_connections as usize)
+            .max_body_size(self.http_max_body_size)
+            .read_timeout(self.http_read_timeout)
+            .write_timeout(self.http_write_timeout)
+            .max_head_size(self.http_max_head_size)
+            .max_headers(self.http_max_headers)
+            .max_chunk_extensions(self.http_max_chunk_extensions)
+            .max_trailer_size(self.http_max_trailer_size)
+            .backlog(backlog)
     }
 }
 
@@ -220,7 +254,7 @@ async fn run(args: Args) -> std::io::Result<()> {
     let mgr = LockManager::new();
     #[cfg(feature = "http")]
     if let Some(addr) = args.http.http {
-        let http = lockd::http::HttpServer::new(mgr.clone(), args.http.config(addr));
+        let http = lockd::http::HttpServer::new(mgr.clone(), args.http.config(addr, args.backlog));
         let listener = http.bind().await?;
         tracing::info!(addr = %listener.local_addr()?, "lockd HTTP (Consul API) listening");
         if args.no_tcp {

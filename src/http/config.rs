@@ -66,6 +66,9 @@ pub struct HttpConfig {
     /// (default 16 KiB); more gets 431 and the connection closes. Trailers are read and
     /// ignored.
     pub max_trailer_size: usize,
+    /// Listen backlog: connections the kernel queues before they are accepted (default 1024;
+    /// the kernel caps it at `net.core.somaxconn`).
+    pub backlog: u32,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -88,6 +91,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("max_headers", &self.max_headers)
             .field("max_chunk_extensions", &self.max_chunk_extensions)
             .field("max_trailer_size", &self.max_trailer_size)
+            .field("backlog", &self.backlog)
             .finish()
     }
 }
@@ -112,6 +116,7 @@ impl Default for HttpConfig {
             max_headers: 64,
             max_chunk_extensions: 16 * 1024,
             max_trailer_size: 16 * 1024,
+            backlog: 1024,
         }
     }
 }
@@ -148,6 +153,7 @@ setters! {
     max_headers: usize,
     max_chunk_extensions: usize,
     max_trailer_size: usize,
+    backlog: u32,
 }
 
 impl HttpConfig {

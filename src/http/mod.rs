@@ -290,7 +290,8 @@ impl HttpServer {
 
     /// Binds the configured address.
     pub async fn bind(&self) -> io::Result<TcpListener> {
-        TcpListener::bind(self.shared.config.bind).await
+        let config = &self.shared.config;
+        crate::net::bind_tcp(config.bind, config.backlog)
     }
 
     /// Serves `listener` until `shutdown` resolves or [`HttpHandle::shutdown`] is called; then

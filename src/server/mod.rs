@@ -181,7 +181,7 @@ impl Server {
     /// error says which address could not be bound.
     pub async fn bind(&self) -> io::Result<TcpListener> {
         let config = &self.shared.config;
-        listener::bind_tcp(SocketAddr::new(config.bind, config.port), config.backlog)
+        crate::net::bind_tcp(SocketAddr::new(config.bind, config.port), config.backlog)
     }
 
     /// Serves `listener` until `shutdown` resolves (then every client is disconnected and its

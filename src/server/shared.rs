@@ -193,7 +193,7 @@ mod tests {
     fn a_gone_idle_peer_is_ended_by_the_next_request_not_a_busy_one() {
         let shared = Shared::new(LockManager::new(), Config::default());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut join = |idle: bool, name: &str| {
+        let join = |idle: bool, name: &str| {
             let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
             let (server_side, _) = listener.accept().unwrap();
             let session = Arc::new(shared.mgr.session());
