@@ -303,6 +303,7 @@ impl LockManager {
 
     /// The session ids of `name`'s holders (0 for session-less guards).
     #[cfg_attr(not(any(feature = "tcp-server", feature = "http")), allow(dead_code))]
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn holder_sessions(&self, name: &[u8]) -> smallvec::SmallVec<[u64; 2]> {
         self.core
             .table

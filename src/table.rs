@@ -339,6 +339,7 @@ impl Table {
 
     /// The session ids of `key`'s holders (0 for session-less ones), without copying anything
     /// else; one holder is stored inline.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn holder_sessions(&self, key: Key<'_>) -> SmallVec<[u64; 2]> {
         let shard = self.shard(key.hash).state.lock();
         let Some(node) = shard.find(key) else {
