@@ -2,7 +2,7 @@
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --lib loom`.
 //!
 //! Each model runs 2–3 loom threads over one manager and asserts an invariant of
-//! `../shared/design.md`: mutual exclusion, counting, no stranded entry or grant.
+//! the README's Design section: mutual exclusion, counting, no stranded entry or grant.
 
 use std::future::Future;
 use std::task::{Context, Poll, Waker};

@@ -1,5 +1,5 @@
 //! The Consul HTTP API over real HTTP on 127.0.0.1: the conformance checklist of
-//! `consul-api.md` §12 (items 1–27, 32, 33). TTL and lock-delay timing on the paused clock are
+//! `docs/consul-api.md` §12 (items 1–27, 32, 33). TTL and lock-delay timing on the paused clock are
 //! in the store's own tests (`src/http/store_tests.rs`).
 #![cfg(feature = "http")]
 

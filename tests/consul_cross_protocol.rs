@@ -1,4 +1,4 @@
-//! Cross-protocol contention (checklist 32): a Consul `?acquire=`, a lockd-protocol `g` and an
+//! Cross-protocol contention (docs/consul-api.md §12 item 32): a Consul `?acquire=`, a lockd-protocol `g` and an
 //! in-process `get` of one name are the same core lock, over one `LockManager`.
 #![cfg(all(feature = "http", feature = "tcp-server"))]
 

@@ -1,4 +1,4 @@
-//! Interop with real third-party Consul clients (checklist 28, 29), pinned and installed by
+//! Interop with real third-party Consul clients (docs/consul-api.md §12 items 28, 29), pinned and installed by
 //! `tests/interop/setup.sh` into `target/interop/`: node-consul 2.0.1, consul-locker's calls on
 //! node-consul 0.13.0, python-consul 1.1.0 and py-consul 1.8.0. Each runs session create →
 //! acquire → contended acquire fails → release → other acquires → destroy frees the lock, and a

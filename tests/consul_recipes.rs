@@ -1,5 +1,5 @@
-//! Re-implementations of the Go `api.Lock` and `api.Semaphore` algorithms (consul-api.md §8.2,
-//! §8.3; checklist 30, 31), run against lockd over real HTTP with 5 contenders each: mutual
+//! Re-implementations of the Go `api.Lock` and `api.Semaphore` algorithms (docs/consul-api.md §8.2,
+//! §8.3; docs/consul-api.md §12 items 30, 31), run against lockd over real HTTP with 5 contenders each: mutual
 //! exclusion holds, the semaphore never exceeds its limit, a monitor notices its session's
 //! destruction, and a contender whose session expires frees its slot. Timings are the Go
 //! client's except where noted (the 5 s lock-delay retry is shortened to keep the test quick).

@@ -1,4 +1,4 @@
-//! The HTTP frontend against hostile and unlucky clients (issue #9, items 8–14), over real
+//! The HTTP frontend against hostile and unlucky clients (framing limits, ACL order, half-close, write timeout, wake-up cost, tombstones), over real
 //! sockets on 127.0.0.1: every byte of a request's framing counted against a limit, the ACL
 //! token checked before any body is read, no input reaching a panic, strict `Content-Length`
 //! and `Transfer-Encoding`, answers to requests followed by a FIN, a write timeout for clients

@@ -1,5 +1,5 @@
-//! Socket-level conformance tests of the lockd server against the spec's checklist
-//! (`../shared/spec/lockd-protocol.md` §14): a server on 127.0.0.1:0, raw bytes compared exactly.
+//! Socket-level conformance tests of the lockd server against the conformance checklist
+//! (`docs/protocol.md` §14): a server on 127.0.0.1:0, raw bytes compared exactly.
 //! No sleeps order anything: every step waits for the bytes it expects, and "no reply" is proven
 //! by the next request's reply arriving first.
 #![cfg(feature = "tcp-server")]

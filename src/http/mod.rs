@@ -1,5 +1,5 @@
 //! `http`: the subset of Consul's HTTP API that lock users rely on (see
-//! `../shared/spec/consul-api.md`): sessions with TTL and lock-delay, KV with
+//! `docs/consul-api.md`): sessions with TTL and lock-delay, KV with
 //! acquire/release/CAS, blocking queries, and the agent and status endpoints, so that Consul
 //! clients, the Go api `Lock`/`Semaphore` and `consul lock` work against lockd unchanged.
 //!

@@ -1,5 +1,5 @@
 //! The lockd line protocol (glockd / nylen-lockd compatible): pure parsing and formatting, no
-//! I/O. See `../shared/spec/lockd-protocol.md` for the normative rules; section numbers below
+//! I/O. See `docs/protocol.md` for the normative rules; section numbers below
 //! refer to it.
 //!
 //! - [`frame`]: splitting a byte stream into request lines, LF or CRLF, with the overlong-line

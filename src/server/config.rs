@@ -52,7 +52,8 @@ pub struct Config {
 /// probes every `B/6` (at least 1 s), 3 unanswered probes declare the peer dead, and the first
 /// probe is sent after the rest of the bound (at least 1 s) of silence; `TCP_USER_TIMEOUT` is
 /// `B`, so a peer that stops acknowledging data is dropped within the bound too. With
-/// `B` ≥ 6 s the peer is detected within `B`; below that within 4 s.
+/// `B` ≥ 4 s the peer is detected within `B` (plus the kernel's timer slack); below that within
+/// 4 s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepaliveProbes {
     /// Silence before the first probe.

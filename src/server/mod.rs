@@ -1,5 +1,5 @@
 //! `tcp-server`: the lockd line-protocol server, wire-compatible with glockd and the Node
-//! lockd port (see `../shared/spec/lockd-protocol.md`).
+//! lockd port (see `docs/protocol.md`).
 //!
 //! **One event loop.** Every connection of a server is processed on one thread of its own (a
 //! current-thread Tokio runtime, started with the server), in the order the kernel reports
