@@ -58,7 +58,6 @@ probe.sendall(b"d\n")
 time.sleep(0.2)
 reply = len(probe.recv(1 << 24))  # one full `d`: every lock, one line each
 flooder = connect()
-flooder.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 flooder.sendall(b"d\n" * flood)
 time.sleep(2)  # the flooder reads nothing meanwhile
 during = rss_kb()
