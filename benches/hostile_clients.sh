@@ -72,7 +72,7 @@ print(f"  growth while unread: {mb(during - held)}; the bound per connection: ca
 print(f"  replies read: {got} bytes")
 PY
 
-if [ "${DETECTION:-1}" = 1 ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>if [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1; then1; then
+if [ "${DETECTION:-1}" = 1 ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1; then
   echo "dead-peer detection (a half-open holder in a network namespace, keepalive bound 6 s):"
   cargo test --quiet --features tcp-server --test lockd_keepalive -- --nocapture 2>&1 \
     | grep -E 'detected after|skipped' | sed 's/^/  /'
