@@ -18,6 +18,22 @@ use crate::wait::Waiter;
 /// Held entries (looked up by name) and their tokens.
 type Holdings = HashMap<Node, u64, foldhash::fast::RandomState>;
 
+/// Capacity a holdings map keeps however few entries are left: shrinking below it saves too
+/// little to be worth a rehash.
+const KEEP_CAPACITY: usize = 64;
+
+/// Gives back a holdings map's memory once most of it is unused (as the lock table does with
+/// its shards): below 1/8 full it shrinks to twice its length. A map grows when full, so a
+/// session taking and releasing locks over and over does not resize it each time, and each
+/// shrink's rehash follows at least as many releases as it moves entries.
+#[inline]
+fn shrink(map: &mut Holdings) {
+    let cap = map.capacity();
+    if cap > KEEP_CAPACITY && map.len() * 8 < cap {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
 /// What a session holds and waits for. Guarded by its own mutex, which is always taken before
 /// any shard lock.
 #[derive(Default)]
@@ -86,6 +102,7 @@ impl SessionState {
         let map = self.map_mut(mode);
         if map.get(name) == Some(&token) {
             map.remove(name);
+            shrink(map);
         }
     }
 
@@ -126,9 +143,11 @@ impl SessionInner {
 
     fn release_by_name(&self, name: &Name, mode: Mode) -> bool {
         let mut state = self.state.lock();
-        let Some((node, token)) = state.map_mut(mode).remove_entry(name) else {
+        let map = state.map_mut(mode);
+        let Some((node, token)) = map.remove_entry(name) else {
             return false;
         };
+        shrink(map);
         self.core
             .table
             .release(&node, token, Release::All)
@@ -340,5 +359,67 @@ impl fmt::Debug for Session {
             .field("id", &self.inner.id)
             .field("name", &self.name())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::LockManager;
+
+    fn capacity(s: &super::Session) -> usize {
+        let state = s.inner.state.lock();
+        state.exclusive.capacity() + state.shared.capacity()
+    }
+
+    #[test]
+    fn holdings_give_their_memory_back_after_a_mass_release() {
+        let mgr = LockManager::new();
+        let s = mgr.session();
+        for i in 0..50_000 {
+            s.get(format!("x{i}")).unwrap().keep().unwrap();
+            s.get_shared(format!("s{i}")).unwrap().keep().unwrap();
+        }
+        assert!(capacity(&s) >= 100_000);
+        for i in 0..50_000 {
+            assert!(s.release(format!("x{i}")) && s.release_shared(format!("s{i}")));
+        }
+        assert_eq!(s.lock_count(), 0);
+        assert!(capacity(&s) <= 2 * super::KEEP_CAPACITY, "{}", capacity(&s));
+    }
+
+    #[test]
+    fn holdings_shrink_when_guards_are_dropped_too() {
+        let mgr = LockManager::new();
+        let s = mgr.session();
+        let guards: Vec<_> = (0..20_000)
+            .map(|i| s.get(format!("x{i}")).unwrap())
+            .collect();
+        assert!(capacity(&s) >= 20_000);
+        drop(guards);
+        assert_eq!(s.lock_count(), 0);
+        assert!(capacity(&s) <= super::KEEP_CAPACITY, "{}", capacity(&s));
+    }
+
+    #[test]
+    fn taking_and_releasing_at_a_steady_level_does_not_resize() {
+        let mgr = LockManager::new();
+        let s = mgr.session();
+        for i in 0..10_000 {
+            s.get(format!("x{i}")).unwrap().keep().unwrap();
+        }
+        let cap = capacity(&s);
+        for i in 0..10_000 {
+            drop(s.get(format!("y{i}")).unwrap());
+            s.get(format!("z{i}")).unwrap().keep().unwrap();
+            assert!(s.release(format!("z{i}")));
+            crate::table::tests::assert_same_size(capacity(&s), cap);
+        }
+        // Down to half and back up: no resize either way.
+        (0..5_000).for_each(|i| assert!(s.release(format!("x{i}"))));
+        crate::table::tests::assert_same_size(capacity(&s), cap);
+        for i in 0..5_000 {
+            s.get(format!("w{i}")).unwrap().keep().unwrap();
+        }
+        crate::table::tests::assert_same_size(capacity(&s), cap);
     }
 }

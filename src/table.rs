@@ -730,3 +730,83 @@ impl EntryState {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+pub(crate) mod tests {
+    use super::*;
+
+    impl Table {
+        /// Slots the shards' maps have room for, all together.
+        fn capacity(&self) -> usize {
+            self.all_shards()
+                .map(|s| s.state.lock().map.capacity())
+                .sum()
+        }
+    }
+
+    /// Whether a map of capacity `was` still has the same buckets: a resize at least doubles or
+    /// halves the capacity, and removals alone lower it a little (tombstones; see hashbrown's
+    /// `capacity`), until the next rehash in place.
+    pub(crate) fn assert_same_size(now: usize, was: usize) {
+        assert!(now <= was && now > was / 2, "capacity {was} became {now}");
+    }
+
+    fn take(table: &Table, name: &str) -> (u64, Granted) {
+        let key = table.key(Name::new(name));
+        match table
+            .shard(key.hash)
+            .acquire(key, Mode::Exclusive, 0, false, usize::MAX)
+        {
+            Acquired::Granted(g) => (key.hash, g),
+            _ => panic!("{name} is free"),
+        }
+    }
+
+    fn give(table: &Table, (hash, g): (u64, Granted)) {
+        // SAFETY: the grant is held, so its entry is alive; this ends it.
+        let released = unsafe {
+            table
+                .shard(hash)
+                .release(hash, g.node, g.token, Release::One)
+        };
+        assert_eq!(released.left, Some(0));
+    }
+
+    #[test]
+    fn shards_give_their_slots_back_after_a_mass_release() {
+        let table = Table::new(8, 1);
+        let held: Vec<_> = (0..100_000)
+            .map(|i| take(&table, &format!("n{i}")))
+            .collect();
+        assert!(table.capacity() >= 100_000);
+        for h in held {
+            give(&table, h);
+        }
+        assert_eq!(table.len(), 0);
+        // Each shard keeps at most the few slots that are not worth shrinking.
+        assert!(table.capacity() <= 8 * 64, "capacity {}", table.capacity());
+    }
+
+    #[test]
+    fn taking_and_releasing_at_a_steady_level_does_not_resize() {
+        let table = Table::new(4, 1);
+        let held: Vec<_> = (0..10_000)
+            .map(|i| take(&table, &format!("n{i}")))
+            .collect();
+        let cap = table.capacity();
+        for i in 0..10_000 {
+            let h = take(&table, &format!("m{i}"));
+            give(&table, h);
+            assert_same_size(table.capacity(), cap);
+        }
+        // Down to half, then back up: still no resize.
+        let mut held = held.into_iter();
+        let kept: Vec<_> = held.by_ref().take(5_000).collect();
+        held.for_each(|h| give(&table, h));
+        assert_same_size(table.capacity(), cap);
+        let again: Vec<_> = (0..5_000).map(|i| take(&table, &format!("k{i}"))).collect();
+        assert_same_size(table.capacity(), cap);
+        kept.into_iter().chain(again).for_each(|h| give(&table, h));
+        assert!(table.capacity() <= 4 * 64);
+    }
+}
