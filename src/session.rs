@@ -30,8 +30,15 @@ const KEEP_CAPACITY: usize = 64;
 fn shrink(map: &mut Holdings) {
     let cap = map.capacity();
     if cap > KEEP_CAPACITY && map.len() * 8 < cap {
-        map.shrink_to(map.len() * 2);
+        shrink_now(map);
     }
+}
+
+/// Out of line: the release path only pays for the check.
+#[cold]
+#[inline(never)]
+fn shrink_now(map: &mut Holdings) {
+    map.shrink_to(map.len() * 2);
 }
 
 /// What a session holds and waits for. Guarded by its own mutex, which is always taken before
