@@ -422,3 +422,55 @@ fn http_api_alone_and_bad_durations() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing unit in duration"), "{err}");
 }
+
+#[cfg(feature = "http")]
+#[test]
+fn http_out_of_file_descriptors_closes_the_waiting_clients_instead_of_leaving_them_hanging() {
+    // The HTTP API alone, with 40 descriptors: 100 idle clients run it out.
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("ulimit -n 40 && exec {BIN} --no-tcp --http 127.0.0.1:0 --log warn,lockd=info"),
+    ]);
+    let (mut child, addr, lines) = start(cmd);
+    let (status, _) = http(&addr, "GET", "/v1/status/leader", "");
+    assert!(status.contains(" 200 "), "{status}");
+    let mut crowd: Vec<_> = (0..100)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // Every client is either answered or closed; none is left waiting in the backlog (the read
+    // timeout would fail the test).
+    let (mut served, mut closed) = (0, 0);
+    for client in &mut crowd {
+        client
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let _ = client
+            .write_all(b"GET /v1/status/leader HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut reply = Vec::new();
+        match client.read_to_end(&mut reply) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("a client was left hanging: {e}"),
+        }
+        if reply.is_empty() {
+            closed += 1;
+        } else {
+            assert!(reply.starts_with(b"HTTP/1.1 200 "), "{reply:?}");
+            served += 1;
+        }
+    }
+    assert!(closed > 0 && served > 0, "served {served}, closed {closed}");
+    let warning = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(30)).ok())
+        .find(|l| l.contains("out of file descriptors"))
+        .expect("running out of descriptors is logged");
+    assert!(warning.contains("closed at once"), "{warning}");
+    drop(crowd);
+    let (status, _) = http(&addr, "GET", "/v1/status/leader", "");
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server is still running"
+    );
+    assert!(terminate(&mut child).success());
+}

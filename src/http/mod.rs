@@ -301,6 +301,9 @@ impl HttpServer {
         let local = listener.local_addr()?;
         let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
         let mut stop = self.stop.subscribe();
+        let mut spare = crate::net::Spare::new();
+        let mut backoff = crate::net::Backoff::new();
+        let mut shed = 0u64;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -308,12 +311,24 @@ impl HttpServer {
                     let (stream, _) = match accepted {
                         Ok(conn) => conn,
                         Err(e) => {
-                            // Out of descriptors and the like: keep serving the others.
-                            tracing::warn!(error = %e, "http accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                            // Out of descriptors: the waiting client is closed rather than left
+                            // in the backlog; other failures back off. The others keep being
+                            // served either way.
+                            if crate::net::Spare::out_of_descriptors(&e)
+                                && spare.shed(|| listener.accept()).await
+                            {
+                                shed += 1;
+                                if shed.is_power_of_two() {
+                                    tracing::warn!(error = %e, refused = shed,
+                                        "http: out of file descriptors: connections are closed at once");
+                                }
+                            } else {
+                                backoff.after(&e, "http").await;
+                            }
                             continue;
                         }
                     };
+                    backoff.reset();
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
                         continue; // over the connection limit: closed at once
                     };

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -17,7 +16,7 @@ use super::config::KeepaliveProbes;
 use super::hangups::RawFd;
 use super::shared::Shared;
 use super::{connection, counted, tcp_peer_id};
-use crate::net::{backlog_arg, with_context};
+use crate::net::{Backoff, Spare, backlog_arg, with_context};
 
 /// Removes a Unix socket file when dropped, if the file is still the one this server bound
 /// (another server may have replaced it since).
@@ -186,38 +185,6 @@ impl Acceptor for UnixAcceptor {
     }
 }
 
-/// A descriptor held in reserve: when accepting fails for want of descriptors, it is closed so
-/// that the waiting client can be accepted and closed at once (it sees the connection end
-/// instead of hanging in the backlog), then taken again.
-struct Spare(Option<std::fs::File>);
-
-impl Spare {
-    fn new() -> Spare {
-        Spare(std::fs::File::open("/dev/null").ok())
-    }
-
-    fn out_of_descriptors(e: &io::Error) -> bool {
-        #[cfg(unix)]
-        return matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
-        #[cfg(not(unix))]
-        return false;
-    }
-
-    /// Frees the spare, accepts one waiting client and closes it, and takes the spare again.
-    async fn shed<A: Acceptor>(&mut self, acceptor: &A) -> bool {
-        if self.0.take().is_none() {
-            *self = Spare::new();
-            return false;
-        }
-        // Polled once: the waiting client is there to be taken now.
-        let accepted = tokio::time::timeout(Duration::ZERO, acceptor.accept()).await;
-        let shed = matches!(accepted, Ok(Ok(_)));
-        drop(accepted); // closed with nothing sent, before the spare is taken again
-        *self = Spare::new();
-        shed
-    }
-}
-
 /// Accepts connections until the server is closed or destroyed, then waits until every
 /// connection has finished its cleanup. Runs on the event loop.
 pub(crate) async fn accept_loop<A: Acceptor>(
@@ -229,7 +196,7 @@ pub(crate) async fn accept_loop<A: Acceptor>(
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let mut closing = closing.subscribe();
     let mut spare = Spare::new();
-    let mut backoff = Duration::from_millis(5);
+    let mut backoff = Backoff::new();
     loop {
         let accepted = tokio::select! {
             biased;
@@ -238,30 +205,22 @@ pub(crate) async fn accept_loop<A: Acceptor>(
         };
         let (stream, id) = match accepted {
             Ok(x) => x,
-            Err(e) if Spare::out_of_descriptors(&e) => {
+            Err(e) => {
                 // Out of file descriptors: the waiting client is closed rather than left in the
                 // backlog, and the loop goes on.
-                if spare.shed(acceptor).await {
+                if Spare::out_of_descriptors(&e) && spare.shed(|| acceptor.accept()).await {
                     let refused = shared.counters.refused.fetch_add(1, Ordering::Relaxed);
                     if refused.is_power_of_two() || refused == 0 {
                         tracing::warn!(error = %e, refused = refused + 1,
                             "out of file descriptors: connections are closed at once");
                     }
-                    continue;
+                } else {
+                    backoff.after(&e, "lockd").await;
                 }
-                tracing::warn!(error = %e, ?backoff, "accept failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, ?backoff, "accept failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
             }
         };
-        backoff = Duration::from_millis(5);
+        backoff.reset();
         let Ok(permit) = shared.connection_permits.clone().try_acquire_owned() else {
             // Over --max-connections: closed at once, nothing sent, not counted.
             shared.counters.refused.fetch_add(1, Ordering::Relaxed);
