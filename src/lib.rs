@@ -85,22 +85,8 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod acquire;
-mod clock;
-mod error;
-mod guard;
-mod manager;
-mod mode;
-mod name;
-mod node;
-mod session;
-mod snapshot;
-mod sync;
-mod table;
-mod wait;
+mod lock;
 
-#[cfg(all(test, loom))]
-mod loom_tests;
 #[cfg(any(feature = "tcp-server", feature = "http"))]
 mod net;
 
@@ -117,13 +103,10 @@ pub mod protocol;
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp-server")))]
 pub mod server;
 
-pub use error::{Contention, Error};
-pub use guard::{ExclusiveGuard, SharedGuard};
-pub use manager::{Builder, LockManager};
-pub use mode::Mode;
-pub use name::Name;
-pub use session::Session;
-pub use snapshot::{HolderInfo, LockInfo, Snapshot, Stats, WaiterInfo};
+pub use lock::{
+    Builder, Contention, Error, ExclusiveGuard, HolderInfo, LockInfo, LockManager, Mode, Name,
+    Session, SharedGuard, Snapshot, Stats, WaiterInfo,
+};
 
 /// The README's Rust examples, compiled and run as doc tests so they cannot rot.
 #[cfg(all(doctest, feature = "tcp-server"))]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::prefix_trie::PrefixTrie;
-use crate::sync::Mutex;
+use crate::lock::sync::Mutex;
 
 /// The signals, by exact key and by prefix.
 #[derive(Default)]

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::key_watch::{self, KeyWatch, KeyWatchers};
 use super::session_spec::SessionSpec;
 use super::tombstones::Tombstones;
-use crate::sync::Mutex;
+use crate::lock::sync::Mutex;
 use crate::{LockManager, Session};
 
 /// A stored KV entry (the key is the map key).

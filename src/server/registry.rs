@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::sync::Mutex;
+use crate::lock::sync::Mutex;
 
 /// One registration: session id, display id, name.
 type Registration = (u64, Arc<[u8]>, Vec<u8>);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::config::Config;
 use super::hangups::{Hangups, RawFd, unread};
 use super::{registry, stats};
-use crate::sync::Mutex;
+use crate::lock::sync::Mutex;
 use crate::{LockManager, Session};
 
 /// Why a connection ended, for its log line.

@@ -11,12 +11,11 @@
 //! [`NodeRef::state`] or [`NodePtr::state`], whose callers say so.
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
-use std::cell::UnsafeCell;
 use std::hash::{Hash, Hasher};
 use std::ptr::{self, NonNull};
 
-use crate::name::Name;
-use crate::sync::{AtomicUsize, Ordering, fence};
+use crate::lock::name::Name;
+use crate::lock::sync::{AtomicUsize, Ordering, UnsafeCell, fence};
 
 #[repr(C)]
 struct Header<S> {
@@ -80,7 +79,7 @@ impl<S> NodeRef<S> {
         // (same size class).
         unsafe {
             (*raw).len = bytes.len();
-            init(&mut *(*raw).state.get());
+            (*raw).state.with_mut(|state| init(&mut *state));
             let dst = (raw as *mut u8).add(std::mem::size_of::<Header<S>>());
             ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
         }
@@ -123,15 +122,24 @@ impl<S> NodeRef<S> {
         unsafe { self.ptr().name() }
     }
 
-    /// The entry's state.
+    /// Calls `f` with the entry's state, for reading.
     ///
     /// # Safety
-    /// The caller holds the mutex of the shard this node belongs to, and drops the returned
-    /// reference before releasing it; no other reference from `state` is alive meanwhile.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn state(&self) -> &mut S {
-        // SAFETY: this reference keeps the node alive; the rest is forwarded to the caller.
-        unsafe { self.ptr().state() }
+    /// The caller holds the mutex of the shard this node belongs to (I1).
+    #[inline]
+    pub(crate) unsafe fn with_state<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        // SAFETY: this reference keeps the node alive (I5); the rest is the caller's (I1).
+        unsafe { self.ptr().with_state(f) }
+    }
+
+    /// Calls `f` with the entry's state, for writing.
+    ///
+    /// # Safety
+    /// As for [`with_state`](Self::with_state).
+    #[inline]
+    pub(crate) unsafe fn with_state_mut<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        // SAFETY: this reference keeps the node alive (I5); the rest is the caller's (I1).
+        unsafe { self.ptr().with_state_mut(f) }
     }
 
     /// An uncounted pointer to this node.
@@ -173,14 +181,36 @@ impl<S> NodePtr<S> {
         }
     }
 
-    /// The entry's state.
+    /// Calls `f` with the entry's state, for reading. Under loom the access is checked against
+    /// every other thread's.
     ///
     /// # Safety
-    /// As for [`NodeRef::state`], and the node is alive.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn state<'a>(self) -> &'a mut S {
-        // SAFETY: the node is alive and the shard mutex is held (the caller says so).
-        unsafe { &mut *(*self.ptr.as_ptr()).state.get() }
+    /// The node is alive (I4, I5) and the caller holds its shard's mutex (I1); `f` gets the only
+    /// reference into the state while it runs.
+    #[inline]
+    pub(crate) unsafe fn with_state<'a, R>(self, f: impl FnOnce(&S) -> R) -> R
+    where
+        S: 'a,
+    {
+        // SAFETY: the node is alive, so its header is (the caller says so).
+        let cell = unsafe { &(*self.ptr.as_ptr()).state };
+        // SAFETY (I1): the shard mutex is held, so no write to the state is under way, and the
+        // reference does not leave `f`.
+        cell.with(|state| f(unsafe { &*state }))
+    }
+
+    /// Calls `f` with the entry's state, for writing. Under loom the access is checked against
+    /// every other thread's.
+    ///
+    /// # Safety
+    /// As for [`with_state`](Self::with_state).
+    #[inline]
+    pub(crate) unsafe fn with_state_mut<R>(self, f: impl FnOnce(&mut S) -> R) -> R {
+        // SAFETY: the node is alive, so its header is (the caller says so).
+        let cell = unsafe { &(*self.ptr.as_ptr()).state };
+        // SAFETY (I1): the shard mutex is held, so this is the only access to the state, and
+        // the reference does not leave `f`.
+        cell.with_mut(|state| f(unsafe { &mut *state }))
     }
 
     /// A counted reference to the node.
@@ -260,10 +290,10 @@ mod tests {
         let b = a.clone();
         assert!(a.ptr().is(&b));
         // SAFETY: single-threaded test; no other state reference is alive.
-        unsafe { b.state().push(3) };
+        unsafe { b.with_state_mut(|s| s.push(3)) };
         drop(a);
         // SAFETY: as above.
-        assert_eq!(unsafe { b.state() }.len(), 3);
+        assert_eq!(unsafe { b.with_state(|s| s.len()) }, 3);
         let empty = NodeRef::new(Name::new(""), ());
         assert_eq!(empty.name(), "");
         let other = NodeRef::new(Name::new(""), ());
@@ -283,6 +313,6 @@ mod tests {
         assert!(at.is(&a), "same allocation");
         assert_eq!(a.name(), "jobs/nightly-0043");
         // SAFETY: single-threaded test; no other state reference is alive.
-        assert_eq!(unsafe { a.state() }, &vec![1, 7]);
+        assert_eq!(unsafe { a.with_state(|s| s.clone()) }, vec![1, 7]);
     }
 }

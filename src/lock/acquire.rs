@@ -12,16 +12,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::Mode;
-use crate::error::Error;
-use crate::guard::Grip;
-use crate::manager::Core;
-use crate::name::Name;
-use crate::session::SessionInner;
-use crate::session::SessionState;
-use crate::table::{Acquired, CancelReason, EntryPtr, Granted, Key, Node, Settled};
-use crate::wait::Waiter;
-use crate::{ExclusiveGuard, SharedGuard};
+use crate::lock::error::Error;
+use crate::lock::guard::Grip;
+use crate::lock::guard::{ExclusiveGuard, SharedGuard};
+use crate::lock::mode::Mode;
+use crate::lock::name::Name;
+use crate::lock::owner::{Core, SessionInner, SessionState};
+use crate::lock::table::{Acquired, CancelReason, EntryPtr, Granted, Key, Node, Settled};
+use crate::lock::wait::Waiter;
 
 /// One acquisition request: who asks, for what.
 pub(crate) struct Request<'a> {
@@ -151,7 +149,7 @@ impl<'a> Request<'a> {
         }
     }
 
-    fn would_block(&self, reason: crate::Contention) -> Error {
+    fn would_block(&self, reason: crate::lock::error::Contention) -> Error {
         Error::WouldBlock {
             name: self.name.into(),
             mode: self.mode,
@@ -211,6 +209,184 @@ impl<'a> Request<'a> {
         }
     }
 }
+
+/// Generates the ten acquire methods, identical on [`LockManager`] (session-less guards) and
+/// [`Session`] (guards owned by the session). The type provides `fn request(&self, name, mode)`.
+macro_rules! acquire_methods {
+    () => {
+        /// Takes `name` exclusively if it is free now (and nobody is queued for it); never waits.
+        ///
+        /// # Errors
+        /// [`Error::WouldBlock`](crate::Error::WouldBlock) saying why it is not available;
+        /// for a session also `SessionClosed` and `LockLimit`.
+        pub fn get(&self, name: impl AsRef<[u8]>) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            Ok(req.exclusive(crate::lock::acquire::try_lock(&req)?))
+        }
+
+        /// Joins the shared lock on `name` if no exclusive holder has it and nobody is queued
+        /// for it; never waits. The guard's [`count`](crate::SharedGuard::count) says how many
+        /// distinct owners hold it now, this one included.
+        ///
+        /// # Errors
+        /// As for [`get`](Self::get).
+        pub fn get_shared(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            Ok(req.shared(crate::lock::acquire::try_lock(&req)?))
+        }
+
+        /// Waits for `name` exclusively, first come first served. Works on any executor (no
+        /// timer is involved).
+        ///
+        /// # Cancel safety
+        /// Cancel safe: dropping the future before it completes takes the request out of the
+        /// queue, and a grant that reached it in the meantime is passed on to the next waiter.
+        pub async fn lock(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            Ok(req.exclusive(crate::lock::acquire::lock_async(&req, None).await?))
+        }
+
+        /// Waits for a share of `name`, first come first served: a shared request queued behind
+        /// an exclusive one waits for it, so writers are not starved.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_shared(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            Ok(req.shared(crate::lock::acquire::lock_async(&req, None).await?))
+        }
+
+        /// As [`lock`](Self::lock), giving up after `timeout` with
+        /// [`Error::Timeout`](crate::Error::Timeout). A grant that races the deadline wins.
+        /// Needs a Tokio runtime with the time driver enabled.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            timeout: std::time::Duration,
+        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            Ok(req.exclusive(crate::lock::acquire::lock_async(&req, Some(timeout)).await?))
+        }
+
+        /// As [`lock_shared`](Self::lock_shared), giving up after `timeout`. Needs a Tokio
+        /// runtime with the time driver enabled.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_shared_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            timeout: std::time::Duration,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            Ok(req.shared(crate::lock::acquire::lock_async(&req, Some(timeout)).await?))
+        }
+
+        /// Joins the shared lock on `name` if fewer than `max_holders` owners hold it (a counting
+        /// semaphore with `max_holders` permits); never waits. An owner already holding it always
+        /// rejoins. `0` counts as 1.
+        ///
+        /// # Errors
+        /// [`Contention::AtLimit`](crate::Contention::AtLimit) at the limit; otherwise as
+        /// [`get_shared`](Self::get_shared).
+        pub fn get_shared_max(
+            &self,
+            name: impl AsRef<[u8]>,
+            max_holders: usize,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self
+                .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
+                .limit(max_holders);
+            Ok(req.shared(crate::lock::acquire::try_lock(&req)?))
+        }
+
+        /// Waits until fewer than `max_holders` owners hold `name` shared, then joins. Waiters are
+        /// served oldest *eligible* first: one waiting for a lower limit does not hold back one
+        /// whose limit is already met; a queued exclusive request still holds back every later one.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_shared_max(
+            &self,
+            name: impl AsRef<[u8]>,
+            max_holders: usize,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self
+                .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
+                .limit(max_holders);
+            Ok(req.shared(crate::lock::acquire::lock_async(&req, None).await?))
+        }
+
+        /// As [`lock_shared_max`](Self::lock_shared_max), giving up after `timeout`. Needs a Tokio
+        /// runtime with the time driver enabled.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`lock`](Self::lock).
+        pub async fn lock_shared_max_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            max_holders: usize,
+            timeout: std::time::Duration,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self
+                .request(crate::Name::new(name.as_ref()), crate::Mode::Shared)
+                .limit(max_holders);
+            Ok(req.shared(crate::lock::acquire::lock_async(&req, Some(timeout)).await?))
+        }
+
+        /// Blocks the thread until `name` is granted exclusively (first come first served, in
+        /// the same queue as async waiters). Do not call it from async code.
+        pub fn blocking_lock(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            Ok(req.exclusive(crate::lock::acquire::lock_blocking(&req, None)?))
+        }
+
+        /// Blocks the thread until a share of `name` is granted.
+        pub fn blocking_lock_shared(
+            &self,
+            name: impl AsRef<[u8]>,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            Ok(req.shared(crate::lock::acquire::lock_blocking(&req, None)?))
+        }
+
+        /// As [`blocking_lock`](Self::blocking_lock), giving up after `timeout`.
+        pub fn blocking_lock_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            timeout: std::time::Duration,
+        ) -> Result<crate::ExclusiveGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Exclusive);
+            Ok(req.exclusive(crate::lock::acquire::lock_blocking(&req, Some(timeout))?))
+        }
+
+        /// As [`blocking_lock_shared`](Self::blocking_lock_shared), giving up after `timeout`.
+        pub fn blocking_lock_shared_timeout(
+            &self,
+            name: impl AsRef<[u8]>,
+            timeout: std::time::Duration,
+        ) -> Result<crate::SharedGuard, crate::Error> {
+            let req = self.request(crate::Name::new(name.as_ref()), crate::Mode::Shared);
+            Ok(req.shared(crate::lock::acquire::lock_blocking(&req, Some(timeout))?))
+        }
+    };
+}
+pub(crate) use acquire_methods;
 
 /// The owned parts of a queued request, so a future can outlive the borrow that made it.
 pub(crate) struct Queued {

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::Mode;
-use crate::name::Name;
+use crate::lock::mode::Mode;
+use crate::lock::name::Name;
 
 /// Everything that can go wrong when acquiring a lock.
 ///

@@ -11,8 +11,8 @@
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use crate::Mode;
-use crate::sync::{Condvar, Mutex};
+use crate::lock::mode::Mode;
+use crate::lock::sync::{Condvar, Mutex};
 
 /// What became of a wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

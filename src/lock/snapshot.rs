@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::Mode;
-use crate::name::Name;
+use crate::lock::mode::Mode;
+use crate::lock::name::Name;
 
 /// Counters and gauges of a [`LockManager`](crate::LockManager).
 ///

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::Mode;
-use crate::name::Name;
-use crate::session::SessionInner;
-use crate::table::{EntryPtr, Node, Release, ShardPtr};
+use crate::lock::mode::Mode;
+use crate::lock::name::Name;
+use crate::lock::owner::SessionInner;
+use crate::lock::table::{EntryPtr, Node, Release, ShardPtr};
 
 /// What both guard kinds hold: enough to find and release their grant without rehashing.
 ///

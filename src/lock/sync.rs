@@ -1,4 +1,4 @@
-//! The loom facade: every mutex, condition variable and atomic the core uses comes from here, so
+//! The loom facade: every mutex, condition variable, atomic and `UnsafeCell` the core uses comes from here, so
 //! `RUSTFLAGS="--cfg loom"` swaps them all for loom's model-checked versions.
 //!
 //! Normally these are parking_lot's (no poisoning, small, fast) and std's atomics. Under loom the
@@ -6,12 +6,36 @@
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use parking_lot::{Condvar, Mutex};
+    pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+
+    /// std's `UnsafeCell` behind loom's closure API, so that under loom every access to a cell
+    /// is checked against the accesses of other threads (see `node`).
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Calls `f` with a pointer for reading.
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Calls `f` with a pointer for writing.
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
 }
 
 #[cfg(loom)]
 mod imp {
+    pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
     use std::ops::{Deref, DerefMut};
 
