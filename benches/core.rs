@@ -33,17 +33,22 @@ fn count(delta: isize) {
     }
 }
 
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches no memory
+// it hands out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count(layout.size() as isize);
+        // SAFETY: the caller's contract is `System.alloc`'s.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         count(-(layout.size() as isize));
+        // SAFETY: `ptr` came from `System` (every allocation goes there) with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size as isize - layout.size() as isize);
+        // SAFETY: as for `dealloc`; the caller's contract is `System.realloc`'s.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }

@@ -67,7 +67,7 @@ impl<'a> Request<'a> {
         let shard = self.core.table.shard(key.hash);
         let Some(session) = self.session else {
             return match shard.acquire(key, self.mode, 0, queue, self.limit) {
-                // SAFETY: the grant is held, and nobody but this request's guard can end it.
+                // SAFETY: (I3, I4) the grant is held, and nobody but this request's guard can end it.
                 Acquired::Granted(g) => Ok(Begun::Granted(unsafe { self.grant(None, g, key) })),
                 Acquired::Busy(reason) => Err(self.would_block(reason)),
                 Acquired::Queued(w) => Ok(Begun::Queued(w)),
@@ -78,7 +78,7 @@ impl<'a> Request<'a> {
         state.check_limit(self.name, self.mode)?;
         match shard.acquire(key, self.mode, session.id, queue, self.limit) {
             Acquired::Granted(g) => {
-                // SAFETY: the grant is held, and the session's state lock keeps it so.
+                // SAFETY: (I3, I4) the grant is held, and the session's state lock keeps it so.
                 Ok(Begun::Granted(unsafe {
                     self.grant(Some(&mut state), g, key)
                 }))
@@ -100,11 +100,10 @@ impl<'a> Request<'a> {
     #[inline]
     unsafe fn grant(&self, state: Option<&mut SessionState>, g: Granted, key: Key<'_>) -> Grant {
         let counted = state.map(|state| {
-            // SAFETY: the grant keeps the node alive (the caller says so).
-            unsafe {
-                state.record(g.node, self.mode, g.token);
-                g.node.counted()
-            }
+            // SAFETY: (I3, I5) the grant keeps the node alive (the caller says so).
+            unsafe { state.record(g.node, self.mode, g.token) };
+            // SAFETY: as above; the session's state lock keeps the holding (I4).
+            unsafe { g.node.counted() }
         });
         Grant {
             node: g.node,
@@ -135,7 +134,7 @@ impl<'a> Request<'a> {
             (Some(session), Some(node)) => Some((session.clone(), node)),
             _ => None,
         };
-        // SAFETY: a `Grant` is only made for a held grant, with a counted reference for a
+        // SAFETY: (I3, I4, I5) a `Grant` is only made for a held grant, with a counted reference for a
         // session's (see `Grant`).
         unsafe {
             Grip::new(
@@ -181,7 +180,7 @@ impl<'a> Request<'a> {
             }
         }
         match self.core.table.settle(key, waiter, why) {
-            // SAFETY: the grant is held, and for a session its state lock keeps it so.
+            // SAFETY: (I3, I4) the grant is held, and for a session its state lock keeps it so.
             Settled::Granted(g) => Ok(unsafe { self.grant(state.as_deref_mut(), g, key) }),
             Settled::Cancelled => Err(Error::Timeout {
                 name: self.name.into(),

@@ -53,7 +53,7 @@ impl Grip {
     }
 
     fn name(&self) -> &Name {
-        // SAFETY: a session's grip keeps a counted reference; otherwise the holding this grip
+        // SAFETY: (I4, I5) a session's grip keeps a counted reference; otherwise the holding this grip
         // releases on drop keeps the entry (see the type's docs).
         unsafe { self.node.name() }
     }
@@ -79,15 +79,14 @@ impl Drop for Grip {
             // A no-op when the session has closed or released this holding by name meanwhile.
             Some((session, node)) => session.release_ref(node, self.mode, self.token),
             None => {
-                // SAFETY: this grip's holding keeps the shard and the entry alive until this
-                // release, which is their last use here.
-                let released = unsafe {
-                    self.shard
-                        .get()
-                        .release(self.hash, self.node, self.token, Release::One)
-                };
+                // SAFETY: (I7) this grip's holding keeps the shard alive until this release.
+                let shard = unsafe { self.shard.get() };
+                // SAFETY: (I3, I4) only this grip can end its holding, which keeps the entry in
+                // the table until this release, the entry's last use here.
+                let released =
+                    unsafe { shard.release(self.hash, self.node, self.token, Release::One) };
                 if released.dead {
-                    // SAFETY: that release emptied an orphaned shard: nobody else can reach it.
+                    // SAFETY: (I7) that release emptied an orphaned shard: nobody else can reach it.
                     unsafe { self.shard.free() };
                 }
             }

@@ -27,7 +27,7 @@ impl Name {
     /// Views bytes (or a `str`) as a `Name`.
     pub fn new<B: AsRef<[u8]> + ?Sized>(bytes: &B) -> &Name {
         let bytes: &[u8] = bytes.as_ref();
-        // SAFETY: `Name` is `repr(transparent)` over `[u8]`.
+        // SAFETY: (I13) `Name` is `repr(transparent)` over `[u8]`.
         unsafe { &*(bytes as *const [u8] as *const Name) }
     }
 
@@ -49,7 +49,7 @@ impl Name {
     /// Copies the name into a shared allocation (the form the lock table keys on).
     pub(crate) fn to_arc(&self) -> Arc<Name> {
         let arc: Arc<[u8]> = Arc::from(&self.0);
-        // SAFETY: `Name` is `repr(transparent)` over `[u8]`, so the layouts are identical.
+        // SAFETY: (I13) `Name` is `repr(transparent)` over `[u8]`, so the layouts are identical.
         unsafe { Arc::from_raw(Arc::into_raw(arc) as *const Name) }
     }
 }
@@ -63,7 +63,7 @@ impl AsRef<[u8]> for Name {
 impl From<&Name> for Box<Name> {
     fn from(name: &Name) -> Box<Name> {
         let boxed: Box<[u8]> = Box::from(&name.0);
-        // SAFETY: `Name` is `repr(transparent)` over `[u8]`, so the layouts are identical.
+        // SAFETY: (I13) `Name` is `repr(transparent)` over `[u8]`, so the layouts are identical.
         unsafe { Box::from_raw(Box::into_raw(boxed) as *mut Name) }
     }
 }

@@ -29,10 +29,16 @@ pub(crate) struct NodeRef<S> {
     ptr: NonNull<Header<S>>,
 }
 
-// SAFETY: the state is only accessed under the owning shard's mutex (see `state`), the name is
-// immutable, and the reference count is atomic: like `Arc<Mutex-protected S>`.
+// SAFETY: (I1, I6) the state is only accessed under the owning shard's mutex, the name does not
+// change while shared, and the reference count is atomic: like `Arc<Mutex<S>>`.
 unsafe impl<S: Send> Send for NodeRef<S> {}
+// SAFETY: as for `Send`: shared use goes through the shard's mutex (I1).
 unsafe impl<S: Send> Sync for NodeRef<S> {}
+
+/// Where a node's name bytes start: right after its header.
+fn name_start<S>(raw: *mut Header<S>) -> *mut u8 {
+    raw.cast::<u8>().wrapping_add(std::mem::size_of::<Header<S>>())
+}
 
 impl<S> NodeRef<S> {
     /// The allocation for a name of `len` bytes: header and name, rounded up to 16 bytes (the
@@ -74,15 +80,15 @@ impl<S> NodeRef<S> {
         );
         let bytes = name.as_bytes();
         let raw = self.ptr.as_ptr();
-        // SAFETY: this is the only reference (checked above), so nothing else reads the header,
-        // state or name while they are rewritten; the allocation holds `bytes.len()` name bytes
-        // (same size class).
-        unsafe {
-            (*raw).len = bytes.len();
-            (*raw).state.with_mut(|state| init(&mut *state));
-            let dst = (raw as *mut u8).add(std::mem::size_of::<Header<S>>());
-            ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
-        }
+        // SAFETY: (I6) this is the only reference (the caller checked), so nothing else reads the
+        // header, state or name while they are rewritten.
+        let header = unsafe { &mut *raw };
+        header.len = bytes.len();
+        // SAFETY: (I1) the only reference, and the shard lock is held (the caller's part).
+        header.state.with_mut(|state| init(unsafe { &mut *state }));
+        // SAFETY: (I13) the allocation holds `bytes.len()` name bytes after the header (same size
+        // class), and nothing else reads them (the only reference).
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), name_start(raw), bytes.len()) };
         self
     }
 
@@ -90,35 +96,31 @@ impl<S> NodeRef<S> {
     pub(crate) fn new(name: &Name, state: S) -> Self {
         let bytes = name.as_bytes();
         let layout = Self::layout(bytes.len());
-        // SAFETY: the layout is non-zero-sized (it contains the header).
+        // SAFETY: (I13) the layout is non-zero-sized (it contains the header).
         let raw = unsafe { alloc(layout) } as *mut Header<S>;
         let Some(ptr) = NonNull::new(raw) else {
             handle_alloc_error(layout)
         };
-        // SAFETY: `raw` is freshly allocated for a header followed by `bytes.len()` bytes.
-        unsafe {
-            ptr::write(
-                raw,
-                Header {
-                    refs: AtomicUsize::new(1),
-                    len: bytes.len(),
-                    state: UnsafeCell::new(state),
-                },
-            );
-            let dst = (raw as *mut u8).add(std::mem::size_of::<Header<S>>());
-            ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
-        }
+        let header = Header {
+            refs: AtomicUsize::new(1),
+            len: bytes.len(),
+            state: UnsafeCell::new(state),
+        };
+        // SAFETY: (I13) `raw` is freshly allocated, aligned for a header.
+        unsafe { ptr::write(raw, header) };
+        // SAFETY: (I13) the allocation holds `bytes.len()` bytes after the header, not yet shared.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), name_start(raw), bytes.len()) };
         NodeRef { ptr }
     }
 
     fn header(&self) -> &Header<S> {
-        // SAFETY: the node lives while any reference to it does.
+        // SAFETY: (I5) the node lives while any reference to it does.
         unsafe { self.ptr.as_ref() }
     }
 
     /// The lock's name.
     pub(crate) fn name(&self) -> &Name {
-        // SAFETY: this reference keeps the node alive.
+        // SAFETY: (I5) this reference keeps the node alive.
         unsafe { self.ptr().name() }
     }
 
@@ -162,8 +164,9 @@ impl<S> Clone for NodePtr<S> {
 
 impl<S> Copy for NodePtr<S> {}
 
-// SAFETY: as for `NodeRef`; a `NodePtr` is only dereferenced while the node is alive.
+// SAFETY: (I1, I4, I5) as for `NodeRef`; a `NodePtr` is only dereferenced while the node is alive.
 unsafe impl<S: Send> Send for NodePtr<S> {}
+// SAFETY: (I1) as for `Send`.
 unsafe impl<S: Send> Sync for NodePtr<S> {}
 
 impl<S> NodePtr<S> {
@@ -172,13 +175,12 @@ impl<S> NodePtr<S> {
     /// # Safety
     /// The node is alive while the name is used.
     pub(crate) unsafe fn name<'a>(self) -> &'a Name {
-        // SAFETY: the node is alive (the caller says so); `len` bytes were written right after
-        // the header and never change.
-        unsafe {
-            let len = (*self.ptr.as_ptr()).len;
-            let start = (self.ptr.as_ptr() as *const u8).add(std::mem::size_of::<Header<S>>());
-            Name::new(std::slice::from_raw_parts(start, len))
-        }
+        // SAFETY: (I4, I5) the node is alive (the caller says so).
+        let len = unsafe { (*self.ptr.as_ptr()).len };
+        let start = name_start(self.ptr.as_ptr());
+        // SAFETY: (I6) `len` bytes were written right after the header and do not change while
+        // the node is shared; the node outlives the use (the caller says so).
+        Name::new(unsafe { std::slice::from_raw_parts(start, len) })
     }
 
     /// Calls `f` with the entry's state, for reading. Under loom the access is checked against
@@ -192,9 +194,9 @@ impl<S> NodePtr<S> {
     where
         S: 'a,
     {
-        // SAFETY: the node is alive, so its header is (the caller says so).
+        // SAFETY: (I4, I5) the node is alive, so its header is (the caller says so).
         let cell = unsafe { &(*self.ptr.as_ptr()).state };
-        // SAFETY (I1): the shard mutex is held, so no write to the state is under way, and the
+        // SAFETY: (I1) the shard mutex is held, so no write to the state is under way, and the
         // reference does not leave `f`.
         cell.with(|state| f(unsafe { &*state }))
     }
@@ -206,9 +208,9 @@ impl<S> NodePtr<S> {
     /// As for [`with_state`](Self::with_state).
     #[inline]
     pub(crate) unsafe fn with_state_mut<R>(self, f: impl FnOnce(&mut S) -> R) -> R {
-        // SAFETY: the node is alive, so its header is (the caller says so).
+        // SAFETY: (I4, I5) the node is alive, so its header is (the caller says so).
         let cell = unsafe { &(*self.ptr.as_ptr()).state };
-        // SAFETY (I1): the shard mutex is held, so this is the only access to the state, and
+        // SAFETY: (I1) the shard mutex is held, so this is the only access to the state, and
         // the reference does not leave `f`.
         cell.with_mut(|state| f(unsafe { &mut *state }))
     }
@@ -218,7 +220,7 @@ impl<S> NodePtr<S> {
     /// # Safety
     /// The node is alive.
     pub(crate) unsafe fn counted(self) -> NodeRef<S> {
-        // SAFETY: the node is alive (the caller says so); Relaxed as in `NodeRef::clone`.
+        // SAFETY: (I4, I5) the node is alive (the caller says so); Relaxed as in `NodeRef::clone`.
         unsafe { (*self.ptr.as_ptr()).refs.fetch_add(1, Ordering::Relaxed) };
         NodeRef { ptr: self.ptr }
     }
@@ -251,11 +253,10 @@ impl<S> Drop for NodeRef<S> {
             fence(Ordering::Acquire);
         }
         let layout = Self::layout(self.header().len);
-        // SAFETY: this was the last reference; the header was initialised in `new`.
-        unsafe {
-            ptr::drop_in_place(self.ptr.as_ptr());
-            dealloc(self.ptr.as_ptr() as *mut u8, layout);
-        }
+        // SAFETY: (I5) this was the last reference; the header was initialised in `new`.
+        unsafe { ptr::drop_in_place(self.ptr.as_ptr()) };
+        // SAFETY: (I13) allocated in `new` with this layout (the length never changes its size class).
+        unsafe { dealloc(self.ptr.as_ptr().cast::<u8>(), layout) };
     }
 }
 
@@ -289,10 +290,10 @@ mod tests {
         assert_eq!(a.name().as_bytes(), b"a\x00b");
         let b = a.clone();
         assert!(a.ptr().is(&b));
-        // SAFETY: single-threaded test; no other state reference is alive.
+        // SAFETY: (I1) single-threaded test: no other access to the state.
         unsafe { b.with_state_mut(|s| s.push(3)) };
         drop(a);
-        // SAFETY: as above.
+        // SAFETY: (I1) as above.
         assert_eq!(unsafe { b.with_state(|s| s.len()) }, 3);
         let empty = NodeRef::new(Name::new(""), ());
         assert_eq!(empty.name(), "");
@@ -312,7 +313,7 @@ mod tests {
         let a = a.reuse(Name::new("jobs/nightly-0043"), |v| v.push(7));
         assert!(at.is(&a), "same allocation");
         assert_eq!(a.name(), "jobs/nightly-0043");
-        // SAFETY: single-threaded test; no other state reference is alive.
+        // SAFETY: (I1) single-threaded test: no other access to the state.
         assert_eq!(unsafe { a.with_state(|s| s.clone()) }, vec![1, 7]);
     }
 }

@@ -123,8 +123,9 @@ impl SessionState {
     /// The grant is held, so `node` is alive.
     pub(crate) unsafe fn record(&mut self, node: EntryPtr, mode: Mode, token: u64) {
         let map = self.map_mut(mode);
-        // SAFETY: forwarded to the caller.
+        // SAFETY: (I3, I5) the held grant keeps the node alive (the caller says so).
         if !map.contains_key(unsafe { node.name() }) {
+            // SAFETY: (I3, I5) as above.
             map.insert(unsafe { node.counted() }, token);
         }
     }

@@ -54,6 +54,9 @@
 //!   would block; a release hands the name to the oldest eligible waiters at once.
 //! - **I12 (tokens).** A new holding's token is greater than every token issued before it by this
 //!   table (hence than every earlier token of the same name); a rejoin keeps its holding's token.
+//! - **I13 (layouts).** A node is one allocation of `NodeRef::layout(len)`: its header, then its
+//!   name's `len` bytes; it is freed with the layout it was made with (a reuse keeps the size
+//!   class). `Name` is `repr(transparent)` over `[u8]`.
 
 mod entry;
 mod globals;
@@ -81,10 +84,10 @@ pub(crate) struct Table {
 impl Drop for Table {
     fn drop(&mut self) {
         for &ptr in self.shards.iter() {
-            // SAFETY (I7): the table owns its shards until here.
+            // SAFETY: (I7) the table owns its shards until here.
             let empty = unsafe { ptr.get() }.orphan();
             if empty {
-                // SAFETY (I7): an empty shard has no holding that could reach it, and the table
+                // SAFETY: (I7) an empty shard has no holding that could reach it, and the table
                 // (the only other way in) is going away.
                 unsafe { ptr.free() };
             }
@@ -117,7 +120,7 @@ impl Table {
     /// The shard that owns `hash`.
     #[inline]
     pub(crate) fn shard(&self, hash: u64) -> &Shard {
-        // SAFETY (I7): the table owns its shards while it lives.
+        // SAFETY: (I7) the table owns its shards while it lives.
         unsafe { self.shard_ptr(hash).get() }
     }
 
@@ -129,7 +132,7 @@ impl Table {
     }
 
     fn all_shards(&self) -> impl Iterator<Item = &Shard> {
-        // SAFETY (I7): the table owns its shards while it lives.
+        // SAFETY: (I7) the table owns its shards while it lives.
         self.shards.iter().map(|p| unsafe { p.get() })
     }
 
@@ -141,7 +144,7 @@ impl Table {
     /// Releases `node`'s holding with `token`; see [`Shard::release`].
     pub(crate) fn release(&self, node: &Node, token: u64, how: Release) -> Option<u64> {
         let hash = self.globals.hash(node.name());
-        // SAFETY (I5): the counted reference keeps the node alive.
+        // SAFETY: (I5) the counted reference keeps the node alive.
         let released = unsafe { self.shard(hash).release(hash, node.ptr(), token, how) };
         debug_assert!(!released.dead, "a live table's shard is never orphaned");
         released.left
@@ -150,7 +153,7 @@ impl Table {
     /// Gives back a grant that nobody will receive (a wait abandoned after its grant arrived);
     /// returns the references left.
     pub(crate) fn give_back(&self, key: Key<'_>, grant: &Granted) -> Option<u64> {
-        // SAFETY (I3, I4): a `Granted` is made for a grant that is held, and this ends it: its
+        // SAFETY: (I3, I4) a `Granted` is made for a grant that is held, and this ends it: its
         // entry is in the table until here.
         let released = unsafe {
             self.shard(key.hash)
@@ -259,7 +262,7 @@ pub(crate) mod tests {
     }
 
     fn give(table: &Table, (hash, g): (u64, Granted)) {
-        // SAFETY: the grant is held, so its entry is alive; this ends it.
+        // SAFETY: (I3, I4) the grant is held, so its entry is alive; this ends it.
         let released = unsafe {
             table
                 .shard(hash)

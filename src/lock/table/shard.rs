@@ -92,10 +92,10 @@ pub(crate) struct Shard {
 #[derive(Clone, Copy)]
 pub(crate) struct ShardPtr(NonNull<Shard>);
 
-// SAFETY: a `Shard` is `Send + Sync` (a mutex around its state, read-only globals); the pointer
+// SAFETY: (I7) a `Shard` is `Send + Sync` (a mutex around its state, read-only globals); the pointer
 // is only dereferenced while the shard is alive (I7; see `ShardPtr::get`).
 unsafe impl Send for ShardPtr {}
-// SAFETY: as for `Send`: only `&Shard` is ever made from it, and `Shard` is `Sync`.
+// SAFETY: (I7) as for `Send`: only `&Shard` is ever made from it, and `Shard` is `Sync`.
 unsafe impl Sync for ShardPtr {}
 
 impl ShardPtr {
@@ -115,7 +115,7 @@ impl ShardPtr {
     /// that only the caller can release.
     #[inline]
     pub(crate) unsafe fn get<'a>(self) -> &'a Shard {
-        // SAFETY: forwarded to the caller.
+        // SAFETY: (I7) forwarded to the caller.
         unsafe { self.0.as_ref() }
     }
 
@@ -125,7 +125,7 @@ impl ShardPtr {
     /// # Safety
     /// That was the last use of the shard, and no reference to it is alive (I7).
     pub(crate) unsafe fn free(self) {
-        // SAFETY: the shard came from `Box::leak` in `new`; nobody else can reach it (the
+        // SAFETY: (I7) the shard came from `Box::leak` in `new`; nobody else can reach it (the
         // caller says so).
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
@@ -168,7 +168,7 @@ impl ShardState {
     /// Calls `f` with each entry and its name.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Name, &EntryState)) {
         for node in self.map.iter() {
-            // SAFETY (I1): the shard lock is held (`self` is behind its guard) and the state
+            // SAFETY: (I1) the shard lock is held (`self` is behind its guard) and the state
             // reference does not leave `with_state`.
             unsafe { node.with_state(|entry| f(node.name(), entry)) }
         }
@@ -181,7 +181,7 @@ impl ShardState {
         f: impl FnOnce(&EntryState) -> R,
     ) -> Option<R> {
         let node = self.find(key)?;
-        // SAFETY (I1): the shard lock is held and the reference does not leave `with_state`.
+        // SAFETY: (I1) the shard lock is held and the reference does not leave `with_state`.
         Some(unsafe { node.with_state(f) })
     }
 }
@@ -255,7 +255,7 @@ impl Shard {
         };
         let ptr = node.ptr();
         let stats = &mut shard.stats;
-        // SAFETY (I1): the shard lock is held and the reference does not leave `with_state_mut`.
+        // SAFETY: (I1) the shard lock is held and the reference does not leave `with_state_mut`.
         unsafe {
             node.with_state_mut(|entry| {
                 match entry.try_grant(mode, owner, true, limit, &mut issue) {
@@ -299,7 +299,7 @@ impl Shard {
             let mut guard = self.state.lock();
             let shard = &mut *guard;
             let stats = &mut shard.stats;
-            // SAFETY (I1, I5): the shard lock is held, the caller keeps the node alive, and the
+            // SAFETY: (I1, I5) the shard lock is held, the caller keeps the node alive, and the
             // reference does not leave `with_state_mut`. (A node that left the table has no
             // holders, so a stale release finds nothing to end.)
             let (left, idle) = unsafe {
@@ -356,7 +356,7 @@ impl Shard {
                 .expect("a queued waiter's entry exists")
                 .ptr();
             let stats = &mut shard.stats;
-            // SAFETY (I1): the shard lock is held, the node is in the table, and the reference
+            // SAFETY: (I1) the shard lock is held, the node is in the table, and the reference
             // does not leave `with_state_mut`.
             let idle = unsafe {
                 node.with_state_mut(|entry| {
