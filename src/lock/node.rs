@@ -37,7 +37,8 @@ unsafe impl<S: Send> Sync for NodeRef<S> {}
 
 /// Where a node's name bytes start: right after its header.
 fn name_start<S>(raw: *mut Header<S>) -> *mut u8 {
-    raw.cast::<u8>().wrapping_add(std::mem::size_of::<Header<S>>())
+    raw.cast::<u8>()
+        .wrapping_add(std::mem::size_of::<Header<S>>())
 }
 
 impl<S> NodeRef<S> {

@@ -202,6 +202,7 @@ impl SessionInner {
     }
 
     /// Cancels the session's pending waits (see [`Session::cancel_waits`]).
+    #[cfg_attr(not(feature = "tcp-server"), allow(dead_code))]
     pub(crate) fn cancel_waits(&self) {
         let mut state = self.state.lock();
         self.cancel_pending(&mut state);

@@ -151,6 +151,7 @@ impl Session {
     /// with [`Error::SessionClosed`]. Holdings and later acquires are unaffected. A server uses
     /// this when it begins to shut down, before it releases any of its sessions' locks, so that
     /// no lock is handed to a client that is about to be disconnected.
+    #[cfg_attr(not(feature = "tcp-server"), allow(dead_code))]
     pub(crate) fn cancel_waits(&self) {
         self.inner.cancel_waits();
     }
