@@ -104,8 +104,8 @@ pub mod protocol;
 pub mod server;
 
 pub use lock::{
-    Builder, Contention, Error, ExclusiveGuard, HolderInfo, LockInfo, LockManager, Mode, Name,
-    Session, SharedGuard, Snapshot, Stats, WaiterInfo,
+    Builder, Contention, Error, ExclusiveGuard, HolderInfo, LockInfo, LockManager, LockName, Mode,
+    Name, Session, SharedGuard, Snapshot, Stats, WaiterInfo,
 };
 
 /// The README's Rust examples, compiled and run as doc tests so they cannot rot.

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use lockd::client::{Client, Target};
+use lockd::LockManager;
+use lockd::client::{Client, Error, Target};
 use lockd::server::{Config, Server};
-use lockd::{Error, LockManager};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -29,7 +29,7 @@ async fn every_operation_against_lockd() {
     a.get("job").await.unwrap();
     a.get("job").await.unwrap();
     match b.get("job").await {
-        Err(Error::Server { text }) => assert_eq!(text, "Lock Get Failure: job"),
+        Err(Error::WouldBlock { name }) => assert_eq!(name, "job"),
         other => panic!("{other:?}"),
     }
     assert!(b.inspect("job").await.unwrap());
@@ -71,7 +71,7 @@ async fn every_operation_against_lockd() {
     assert!(waiter.await.unwrap().unwrap() > t);
     assert!(matches!(
         b.get_wait("job", Duration::from_millis(20)).await,
-        Err(Error::Server { text }) if text == "Lock Get Timeout: job"
+        Err(Error::Timeout { name, waited }) if name == "job" && waited == Duration::from_millis(20)
     ));
     assert_eq!(
         b.get_shared_wait("sem", 1, Duration::ZERO).await.unwrap(),
@@ -119,12 +119,24 @@ async fn connect_failure_fails_every_request() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     drop(listener); // nothing listens there now
-    let c = Client::connect(addr);
-    assert!(matches!(c.get("x").await, Err(Error::Connection { .. })));
-    assert!(matches!(
-        c.inspect("x").await,
-        Err(Error::Connection { .. })
-    ));
+    let c = Client::connect(addr.clone());
+    let refused = c.get("x").await.unwrap_err();
+    assert_eq!(
+        refused.io_kind(),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    assert!(std::error::Error::source(&refused).is_some());
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("connecting to {addr}")),
+        "{refused}"
+    );
+    assert_eq!(
+        c.inspect("x").await.unwrap_err(),
+        refused,
+        "later requests fail the same way"
+    );
 }
 
 /// A fake server: answers each request line with `answer(line)` (None: stay silent).

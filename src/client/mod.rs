@@ -5,11 +5,11 @@
 //! re-acquired silently.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), lockd::Error> {
+//! # async fn demo() -> Result<(), lockd::client::Error> {
 //! use lockd::client::Client;
 //!
 //! let client = Client::connect("127.0.0.1:9999");       // returns at once; requests queue
-//! client.get("jobs/nightly").await?;                     // Err(Error::Server) if taken
+//! client.get("jobs/nightly").await?;                     // Err(Error::WouldBlock) if taken
 //! assert!(client.inspect("jobs/nightly").await?);
 //! let holders = client.get_shared("pool").await?;        // the holder count
 //! let token = client.get_wait("deploy", std::time::Duration::from_secs(5)).await?;
@@ -18,51 +18,20 @@
 //! # let _ = (holders, token); Ok(()) }
 //! ```
 
+mod config;
+mod error;
 mod task;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::Error;
 use crate::protocol::Verb;
-use crate::protocol::reply;
-use task::{Call, Shape};
-
-/// The one-line replies that end a multi-line reply at once (§11), without their LF.
-const DISABLED: &[u8] = reply::DISABLED.split_last().unwrap().1;
-const LINE_TOO_LONG: &[u8] = reply::LINE_TOO_LONG.split_last().unwrap().1;
-
-/// Where to connect.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// `host:port`.
-    Tcp(String),
-    /// A Unix-domain socket path.
-    #[cfg(unix)]
-    Unix(PathBuf),
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Tcp(a) => f.write_str(a),
-            #[cfg(unix)]
-            Target::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
-
-/// Timeouts (spec §11).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Settings {
-    connect_timeout: Duration,
-    reply_timeout: Duration,
-    multi_line_idle: Duration,
-}
+use config::Settings;
+pub use config::Target;
+pub use error::Error;
+use task::{Call, DISABLED, LINE_TOO_LONG, Shape};
 
 /// Options for a [`Client`].
 #[derive(Debug, Clone)]
@@ -170,17 +139,16 @@ impl Client {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Call { line, shape, reply })
-            .map_err(|_| Error::Connection {
-                message: "client closed".into(),
-            })?;
+            .map_err(|_| Error::io("sending a request", closed("the client is closed")))?;
         rx.await.unwrap_or_else(|_| {
-            Err(Error::Connection {
-                message: "connection task ended".into(),
-            })
+            Err(Error::io(
+                "awaiting a reply",
+                closed("the connection task ended"),
+            ))
         })
     }
 
-    /// One line: (number, text); 0 becomes `Error::Server` unless `zero_ok`.
+    /// One line: (number, text); a 0 becomes its typed error unless `zero_ok`.
     async fn one(
         &self,
         verb: Verb,
@@ -191,12 +159,7 @@ impl Client {
         let lines = self.call(verb, arg, Shape::One { extra }).await?;
         let (n, text) = status(&lines[0])?;
         if n == 0 && !zero_ok {
-            return Err(match text.as_str() {
-                "disabled" => Error::Disabled {
-                    feature: "registry",
-                },
-                _ => Error::Server { text },
-            });
+            return Err(Error::from_refusal(text, extra, "registry"));
         }
         Ok(n)
     }
@@ -210,21 +173,21 @@ impl Client {
         let lines = self.call(verb, arg, Shape::Many).await?;
         match lines.first().map(Vec::as_slice) {
             Some(l) if l == DISABLED => Err(Error::Disabled { feature }),
-            Some(l) if l == LINE_TOO_LONG => Err(Error::Server {
+            Some(l) if l == LINE_TOO_LONG => Err(Error::Refused {
                 text: "Line Too Long".into(),
             }),
             _ => Ok(lines),
         }
     }
 
-    /// `g`: takes `name` exclusively, or `Error::Server` if another connection holds it.
+    /// `g`: takes `name` exclusively, or [`Error::WouldBlock`] if another connection holds it.
     pub async fn get(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
         self.one(Verb::Get, name.as_ref(), Duration::ZERO, false)
             .await
             .map(drop)
     }
 
-    /// `r`: releases `name`; `Error::Server` if this connection does not hold it.
+    /// `r`: releases `name`; [`Error::NotHeld`] if this connection does not hold it.
     pub async fn release(&self, name: impl AsRef<[u8]>) -> Result<(), Error> {
         self.one(Verb::Release, name.as_ref(), Duration::ZERO, false)
             .await
@@ -382,4 +345,9 @@ impl Client {
         drop(self.tx);
         let _ = self.task.await;
     }
+}
+
+/// The I/O error of a connection that is gone without an OS error.
+fn closed(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, what.to_owned())
 }

@@ -7,8 +7,13 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Settings, Target};
-use crate::Error;
+use super::config::{Settings, Target};
+use super::error::Error;
+use crate::protocol::reply;
+
+/// The one-line replies that end a multi-line reply at once (§11), without their LF.
+pub(crate) const DISABLED: &[u8] = reply::DISABLED.split_last().unwrap().1;
+pub(crate) const LINE_TOO_LONG: &[u8] = reply::LINE_TOO_LONG.split_last().unwrap().1;
 
 /// How a request's reply ends.
 #[derive(Debug, Clone, Copy)]
@@ -43,12 +48,14 @@ async fn open(target: &Target, timeout: Duration) -> Result<Box<dyn Stream>, Err
     };
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(Error::Connection {
-            message: format!("connecting to {target}: {e}"),
-        }),
-        Err(_) => Err(Error::Connection {
-            message: format!("connecting to {target}: timed out after {timeout:?}"),
-        }),
+        Ok(Err(e)) => Err(Error::io(format!("connecting to {target}"), e)),
+        Err(_) => Err(Error::io(
+            format!("connecting to {target}"),
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("timed out after {timeout:?}"),
+            ),
+        )),
     }
 }
 
@@ -81,7 +88,7 @@ async fn serve(
         let call = tokio::select! {
             call = calls.recv() => match call {
                 Some(call) => call,
-                None => return Error::Connection { message: "client closed".into() },
+                None => return Error::io("idle", io::Error::new(io::ErrorKind::NotConnected, "the client is closed")),
             },
             r = read_line(&mut rd, &mut line) => {
                 return match r {
@@ -91,15 +98,13 @@ async fn serve(
                             String::from_utf8_lossy(&line)
                         ),
                     },
-                    Ok(false) => Error::Connection { message: "the server closed the connection".into() },
-                    Err(e) => Error::Connection { message: e.to_string() },
+                    Ok(false) => Error::io("idle", server_closed()),
+                    Err(e) => Error::io("reading", e),
                 };
             }
         };
         if let Err(e) = wr.write_all(&call.line).await {
-            let e = Error::Connection {
-                message: e.to_string(),
-            };
+            let e = Error::io("sending a request", e);
             let _ = call.reply.send(Err(e.clone()));
             return e;
         }
@@ -108,12 +113,8 @@ async fn serve(
                 let limit = settings.reply_timeout + extra;
                 match tokio::time::timeout(limit, read_line(&mut rd, &mut line)).await {
                     Ok(Ok(true)) => Ok(vec![line.clone()]),
-                    Ok(Ok(false)) => Err(Error::Connection {
-                        message: "the server closed the connection".into(),
-                    }),
-                    Ok(Err(e)) => Err(Error::Connection {
-                        message: e.to_string(),
-                    }),
+                    Ok(Ok(false)) => Err(Error::io("awaiting a reply", server_closed())),
+                    Ok(Err(e)) => Err(Error::io("awaiting a reply", e)),
                     Err(_) => Err(Error::ReplyTimeout {
                         request: String::from_utf8_lossy(call.line.trim_ascii_end()).into_owned(),
                     }),
@@ -122,7 +123,7 @@ async fn serve(
             Shape::Many => read_many(&mut rd, &mut line, settings.multi_line_idle).await,
         };
         let fatal = match &result {
-            Err(e @ (Error::Connection { .. } | Error::ReplyTimeout { .. })) => Some(e.clone()),
+            Err(e) if e.is_fatal() => Some(e.clone()),
             _ => None,
         };
         let _ = call.reply.send(result);
@@ -145,7 +146,7 @@ async fn read_many<R: AsyncBufReadExt + Unpin>(
             Err(_) => return Ok(lines),
             Ok(Ok(true)) => {
                 let first_is_final =
-                    lines.is_empty() && (line == super::DISABLED || line == super::LINE_TOO_LONG);
+                    lines.is_empty() && (line == DISABLED || line == LINE_TOO_LONG);
                 lines.push(line.clone());
                 if first_is_final {
                     return Ok(lines);
@@ -153,9 +154,7 @@ async fn read_many<R: AsyncBufReadExt + Unpin>(
             }
             Ok(Ok(false)) => return Ok(lines),
             Ok(Err(e)) => {
-                return Err(Error::Connection {
-                    message: e.to_string(),
-                });
+                return Err(Error::io("reading a multi-line reply", e));
             }
         }
     }
@@ -178,4 +177,12 @@ async fn read_line<R: AsyncBufReadExt + Unpin>(rd: &mut R, line: &mut Vec<u8>) -
             return Ok(true);
         }
     }
+}
+
+/// The server ended the connection (EOF).
+fn server_closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the server closed the connection",
+    )
 }

@@ -69,7 +69,7 @@ impl<'a> Request<'a> {
             return match shard.acquire(key, self.mode, 0, queue, self.limit) {
                 // SAFETY: (I3, I4) the grant is held, and nobody but this request's guard can end it.
                 Acquired::Granted(g) => Ok(Begun::Granted(unsafe { self.grant(None, g, key) })),
-                Acquired::Busy(reason) => Err(self.would_block(reason)),
+                Acquired::Busy(reason, node) => Err(self.would_block(reason, node)),
                 Acquired::Queued(w) => Ok(Begun::Queued(w)),
             };
         };
@@ -83,7 +83,7 @@ impl<'a> Request<'a> {
                     self.grant(Some(&mut state), g, key)
                 }))
             }
-            Acquired::Busy(reason) => Err(self.would_block(reason)),
+            Acquired::Busy(reason, node) => Err(self.would_block(reason, node)),
             Acquired::Queued(w) => {
                 state.pending.push((self.name.to_arc(), w.clone()));
                 Ok(Begun::Queued(w))
@@ -148,9 +148,10 @@ impl<'a> Request<'a> {
         }
     }
 
-    fn would_block(&self, reason: crate::lock::error::Contention) -> Error {
+    #[cold]
+    fn would_block(&self, reason: crate::lock::contention::Contention, node: Node) -> Error {
         Error::WouldBlock {
-            name: self.name.into(),
+            name: crate::lock::error::LockName::new(node),
             mode: self.mode,
             reason,
         }

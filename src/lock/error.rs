@@ -1,11 +1,14 @@
-//! The crate's one error type. Every message names the lock (or session) involved and says what
-//! the caller can do about it.
+//! The core's error type: why an acquire did not give a guard. Every message names the lock (or
+//! session) involved and says what happened; what to do about it is in the docs of each variant.
+//! No feature changes it (the client has its own, `client::Error`).
 
 use std::fmt;
 use std::time::Duration;
 
+pub use crate::lock::contention::Contention;
 use crate::lock::mode::Mode;
 use crate::lock::name::Name;
+use crate::lock::table::Node;
 
 /// Everything that can go wrong when acquiring a lock.
 ///
@@ -23,10 +26,11 @@ use crate::lock::name::Name;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// A try form could not acquire the lock right now.
+    /// A try form could not acquire the lock right now. Retry later, or use a waiting form
+    /// (`lock`, `lock_timeout`, `blocking_lock`), which queues first come, first served.
     WouldBlock {
-        /// The lock that was asked for.
-        name: Box<Name>,
+        /// The lock that was asked for (no copy is made: a refusal does not allocate).
+        name: LockName,
         /// The mode that was asked for.
         mode: Mode,
         /// Why it is not available.
@@ -42,73 +46,20 @@ pub enum Error {
         waited: Duration,
     },
     /// The session was closed (dropped or [`Session::close`](crate::Session::close)d), so it can
-    /// no longer acquire locks; a wait it had pending was cancelled.
+    /// no longer acquire locks; a wait it had pending was cancelled, and its locks were released.
+    /// Create a new session to go on.
     SessionClosed {
         /// The session's id.
         session: u64,
     },
     /// The session already holds as many locks as its limit allows
-    /// ([`Session::set_lock_limit`](crate::Session::set_lock_limit)).
+    /// ([`Session::set_lock_limit`](crate::Session::set_lock_limit)); release one first.
     LockLimit {
         /// The lock that was asked for.
         name: Box<Name>,
         /// The session's limit.
         limit: usize,
     },
-    /// (client) The server answered with a failure (`0 …`); `text` is its reply after the
-    /// number, e.g. `Lock Get Failure: jobs/nightly`.
-    #[cfg(feature = "client")]
-    Server {
-        /// The server's text.
-        text: String,
-    },
-    /// (client) The connection could not be made, or broke; `message` says how. Requests made
-    /// after this fail the same way: the client never reconnects or re-acquires silently.
-    #[cfg(feature = "client")]
-    Connection {
-        /// What happened.
-        message: String,
-    },
-    /// (client) No reply came in time; the client closed the connection (a late reply would be
-    /// matched to the wrong request), so the locks it held are gone.
-    #[cfg(feature = "client")]
-    ReplyTimeout {
-        /// The request that got no reply.
-        request: String,
-    },
-    /// (client) The feature a request needs is turned off on the server (`0 disabled`).
-    #[cfg(feature = "client")]
-    Disabled {
-        /// Which: `dump`, `registry`, or `dump and/or registry`.
-        feature: &'static str,
-    },
-    /// (client) A name or argument that cannot be sent: it contains CR or LF.
-    #[cfg(feature = "client")]
-    InvalidName,
-    /// (client) The server does not serve the extension verbs (`gw`, `sgw`).
-    #[cfg(feature = "client")]
-    Unsupported,
-    /// (client) The server sent something the protocol does not allow here.
-    #[cfg(feature = "client")]
-    Protocol {
-        /// What was wrong.
-        message: String,
-    },
-}
-
-/// Why a lock was not available to a try form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Contention {
-    /// Another owner holds it exclusively.
-    HeldExclusive,
-    /// It is held shared by this many owners, and an exclusive lock was asked for.
-    HeldShared(usize),
-    /// Earlier requests are queued for it; they are served first (first come, first served).
-    Queued(usize),
-    /// It is held shared by this many owners, the most the request accepts
-    /// ([`get_shared_max`](crate::LockManager::get_shared_max)).
-    AtLimit(usize),
 }
 
 impl fmt::Display for Error {
@@ -122,49 +73,87 @@ impl fmt::Display for Error {
                     Contention::Queued(n) => write!(f, "{n} earlier request(s) are queued for it")?,
                     Contention::AtLimit(n) => write!(f, "it already has {n} holder(s), the limit")?,
                 }
-                write!(
-                    f,
-                    "; retry later or use a waiting form (lock, lock_timeout)"
-                )
+                Ok(())
             }
             Error::Timeout { name, mode, waited } => write!(
                 f,
-                "timed out after {waited:?} waiting for {mode} lock {name:?}; the request left the queue"
+                "timed out after {waited:?} waiting for {mode} lock {name:?}"
             ),
-            Error::SessionClosed { session } => write!(
-                f,
-                "session {session} is closed: its locks were released; create a new session"
-            ),
+            Error::SessionClosed { session } => write!(f, "session {session} is closed"),
             Error::LockLimit { name, limit } => write!(
                 f,
-                "cannot acquire lock {name:?}: the session already holds its limit of {limit} lock(s); release one first"
+                "cannot acquire lock {name:?}: the session holds its limit of {limit} lock(s)"
             ),
-            #[cfg(feature = "client")]
-            Error::Server { text } => write!(f, "the lockd server refused: {text}"),
-            #[cfg(feature = "client")]
-            Error::Connection { message } => write!(
-                f,
-                "lockd connection failed: {message}; its locks are released; create a new client"
-            ),
-            #[cfg(feature = "client")]
-            Error::ReplyTimeout { request } => write!(
-                f,
-                "no reply to {request:?} in time; the connection was closed and its locks released"
-            ),
-            #[cfg(feature = "client")]
-            Error::Disabled { feature } => {
-                write!(f, "the {feature} feature of the lockd server is disabled")
-            }
-            #[cfg(feature = "client")]
-            Error::InvalidName => f.write_str("lock names and arguments cannot contain CR or LF"),
-            #[cfg(feature = "client")]
-            Error::Unsupported => {
-                f.write_str("the lockd server does not support the extension verbs (gw, sgw)")
-            }
-            #[cfg(feature = "client")]
-            Error::Protocol { message } => write!(f, "lockd protocol error: {message}"),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// The name in an [`Error::WouldBlock`]: the held entry's own name, shared rather than copied.
+/// Reads as a [`Name`] (`Deref`), compares with strings and byte strings.
+#[derive(Clone)]
+pub struct LockName(Node);
+
+impl LockName {
+    pub(crate) fn new(node: Node) -> Self {
+        LockName(node)
+    }
+}
+
+impl std::ops::Deref for LockName {
+    type Target = Name;
+    fn deref(&self) -> &Name {
+        self.0.name()
+    }
+}
+
+impl AsRef<[u8]> for LockName {
+    fn as_ref(&self) -> &[u8] {
+        self.0.name().as_bytes()
+    }
+}
+
+impl fmt::Debug for LockName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl fmt::Display for LockName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl PartialEq for LockName {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for LockName {}
+
+impl PartialEq<str> for LockName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for LockName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<[u8]> for LockName {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_bytes() == other
+    }
+}
+
+impl PartialEq<Name> for LockName {
+    fn eq(&self, other: &Name) -> bool {
+        **self == *other
+    }
+}

@@ -20,6 +20,7 @@
 
 pub(crate) mod acquire;
 pub(crate) mod clock;
+pub(crate) mod contention;
 pub(crate) mod error;
 pub(crate) mod guard;
 pub(crate) mod manager;
@@ -36,7 +37,8 @@ pub(crate) mod wait;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-pub use error::{Contention, Error};
+pub use contention::Contention;
+pub use error::{Error, LockName};
 pub use guard::{ExclusiveGuard, SharedGuard};
 pub use manager::{Builder, LockManager};
 pub use mode::Mode;

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,9 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::config::KeepaliveProbes;
+use super::connection;
 use super::hangups::RawFd;
 use super::shared::Shared;
-use super::{connection, counted, tcp_peer_id};
 use crate::net::{Backoff, Spare, backlog_arg, with_context};
 
 /// Removes a Unix socket file when dropped, if the file is still the one this server bound
@@ -154,6 +155,18 @@ impl Acceptor for TcpAcceptor {
     }
 }
 
+/// The id of a TCP peer (§1.1): IPv4 (also when IPv4-mapped) as `a.b.c.d:PORT`, IPv6 as
+/// `[addr]:PORT`.
+pub fn tcp_peer_id(peer: SocketAddr) -> String {
+    match peer {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => format!("{v4}:{}", v6.port()),
+            None => format!("[{}]:{}", v6.ip(), v6.port()),
+        },
+        SocketAddr::V4(v4) => v4.to_string(),
+    }
+}
+
 /// `unix:N` ids count from 1 per process, across all Unix listeners, never reused (§1.1).
 #[cfg(unix)]
 static UNIX_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -232,7 +245,7 @@ pub(crate) async fn accept_loop<A: Acceptor>(
             drop(stream);
             continue;
         };
-        counted(&shared);
+        shared.counters.connections.fetch_add(1, Ordering::SeqCst);
         let (shared, stop, done) = (shared.clone(), stop.subscribe(), done_tx.clone());
         let fd = A::fd(&stream);
         tokio::spawn(async move {

@@ -41,7 +41,6 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -49,24 +48,12 @@ use tokio::sync::watch;
 pub use commands::SHARED_NAMESPACE_PREFIX;
 pub use config::{Config, KeepaliveProbes};
 #[cfg(unix)]
-pub use listener::{UnixSocketGuard, bind_unix, raise_fd_limit};
+pub use listener::{UnixSocketGuard, bind_unix, raise_fd_limit, tcp_peer_id};
 pub use stats::ServerStats;
 
 use crate::LockManager;
 use listener::{Acceptor, TcpAcceptor, accept_loop};
 use shared::Shared;
-
-/// The id of a TCP peer (§1.1): IPv4 (also when IPv4-mapped) as `a.b.c.d:PORT`, IPv6 as
-/// `[addr]:PORT`.
-pub fn tcp_peer_id(peer: SocketAddr) -> String {
-    match peer {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => format!("{v4}:{}", v6.port()),
-            None => format!("[{}]:{}", v6.ip(), v6.port()),
-        },
-        SocketAddr::V4(v4) => v4.to_string(),
-    }
-}
 
 /// A lockd server over a [`LockManager`] the program may also use in-process.
 pub struct Server {
@@ -236,9 +223,4 @@ impl Server {
         }
         task.await.unwrap_or_else(|e| Err(io::Error::other(e)))
     }
-}
-
-/// Counts a connection accepted by an accept loop; see `listener.rs`.
-fn counted(shared: &Shared) {
-    shared.counters.connections.fetch_add(1, Ordering::SeqCst);
 }

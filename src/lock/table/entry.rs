@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use smallvec::{SmallVec, smallvec};
 
-use crate::lock::error::Contention;
+use crate::lock::contention::Contention;
 use crate::lock::mode::Mode;
 use crate::lock::name::Name;
 use crate::lock::snapshot::{HolderInfo, LockInfo, Stats, WaiterInfo};

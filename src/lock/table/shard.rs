@@ -12,7 +12,7 @@ use hashbrown::hash_table::Entry as Slot;
 
 use super::entry::{EntryState, Release};
 use super::globals::{Globals, Key};
-use crate::lock::error::Contention;
+use crate::lock::contention::Contention;
 use crate::lock::mode::Mode;
 use crate::lock::name::Name;
 use crate::lock::node::{NodePtr, NodeRef};
@@ -39,7 +39,8 @@ pub(crate) struct Granted {
 /// What [`Shard::acquire`] did.
 pub(crate) enum Acquired {
     Granted(Granted),
-    Busy(Contention),
+    /// Refused: why, and the entry (for the error to name without copying).
+    Busy(Contention, Node),
     Queued(Arc<Waiter>),
 }
 
@@ -267,7 +268,7 @@ impl Shard {
                             count: g.count,
                         })
                     }
-                    Err(why) if !queue => Acquired::Busy(why),
+                    Err(why) if !queue => Acquired::Busy(why, node.clone()),
                     Err(_) => {
                         let waiter = Arc::new(Waiter::new(mode, owner, limit));
                         entry.enqueue(waiter.clone());

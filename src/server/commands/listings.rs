@@ -1,10 +1,8 @@
 //! Listings and statistics (spec §6.1, §6.2, §8): `d`, `sd`, `dump`, `q`.
 
-use super::{Conn, shared_key};
+use super::conn::{Conn, SHARED_NAMESPACE_PREFIX, shared_key};
 use crate::protocol::{Verb, reply};
 use crate::{HolderInfo, Mode, Snapshot};
-
-use super::SHARED_NAMESPACE_PREFIX;
 
 impl Conn<'_> {
     /// `d`, `sd`, `dump` (the dump feature is on) or `q`.

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{Conn, shared_key};
+use super::conn::{Conn, shared_key};
 use crate::protocol::{Verb, reply};
 
 /// A waiting extension request (`gw`/`sgw` with a wait), run by the connection: while it waits,

@@ -10,34 +10,16 @@
 //! can join a lockd shared lock with `get_shared("\nNAME")` and should not otherwise use names
 //! starting with LF.
 
+mod conn;
 mod listings;
 mod locks;
 mod registry;
 
-use std::sync::Arc;
-
+pub(crate) use conn::Conn;
+pub use conn::SHARED_NAMESPACE_PREFIX;
 pub(crate) use locks::Wait;
 
-use super::shared::Shared;
-use crate::Session;
 use crate::protocol::{Verb, reply};
-
-/// The first byte of core names in the lockd shared namespace.
-pub const SHARED_NAMESPACE_PREFIX: u8 = b'\n';
-
-pub(crate) fn shared_key(name: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(name.len() + 1);
-    key.push(SHARED_NAMESPACE_PREFIX);
-    key.extend_from_slice(name);
-    key
-}
-
-/// One protocol connection's view of the server.
-pub(crate) struct Conn<'a> {
-    pub(crate) session: &'a Session,
-    pub(crate) id: &'a Arc<[u8]>,
-    pub(crate) shared: &'a Shared,
-}
 
 impl Conn<'_> {
     /// Applies one valid request and appends its reply (possibly nothing) to `out`, or returns

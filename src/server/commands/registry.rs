@@ -1,6 +1,6 @@
 //! The display-name registry verbs (spec §6.3): `me`, `iam`, `who`.
 
-use super::Conn;
+use super::conn::Conn;
 use crate::protocol::{Verb, reply};
 
 impl Conn<'_> {

@@ -1,0 +1,24 @@
+//! What every command family works on: one protocol connection's view of the server ([`Conn`]),
+//! and how lockd's shared namespace maps onto core names.
+
+use std::sync::Arc;
+
+use crate::Session;
+use crate::server::shared::Shared;
+
+/// The first byte of core names in the lockd shared namespace.
+pub const SHARED_NAMESPACE_PREFIX: u8 = b'\n';
+
+pub(crate) fn shared_key(name: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 1);
+    key.push(SHARED_NAMESPACE_PREFIX);
+    key.extend_from_slice(name);
+    key
+}
+
+/// One protocol connection's view of the server.
+pub(crate) struct Conn<'a> {
+    pub(crate) session: &'a Session,
+    pub(crate) id: &'a Arc<[u8]>,
+    pub(crate) shared: &'a Shared,
+}
