@@ -13,7 +13,7 @@ LOCKS=${LOCKS:-1000}
 FLOOD=${FLOOD:-8192}
 CAP=${CAP:-262144}
 
-cargo build --release --quiet --features tcp-server --bin lockd
+cargo build --release --quiet --features cli --bin lockd
 log=$(mktemp)
 target/release/lockd --port 0 --max-pending-output "$CAP" 2>"$log" &
 pid=$!

@@ -15,7 +15,7 @@ PARKED=${PARKED:-10000}
 LOCKD_PORT=${LOCKD_PORT:-18500}
 BARE_PORT=${BARE_PORT:-18600}
 
-cargo build --release --features tcp-server,http --bin lockd --example http_load >&2
+cargo build --release --features cli,http --bin lockd --example http_load >&2
 LOAD=target/release/examples/http_load
 
 pids=()

@@ -17,7 +17,7 @@ if ! command -v redis-server >/dev/null; then
   echo "installing redis-server" >&2
   apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
 fi
-cargo build --release --features tcp-server --bin lockd --example loadgen >&2
+cargo build --release --features cli --bin lockd --example loadgen >&2
 LOADGEN=target/release/examples/loadgen
 
 pids=()

@@ -20,7 +20,7 @@ SETTLE=${SETTLE:-2}
 BOUND_FLOOR_KB=$((16 * 1024))
 
 OUT=${CARGO_TARGET_DIR:-target}/release
-cargo build --release --features tcp-server --bin lockd --example mass_locks >&2
+cargo build --release --features cli --bin lockd --example mass_locks >&2
 LOCKD=${LOCKD:-$OUT/lockd}
 CLIENT=$OUT/examples/mass_locks
 

@@ -88,6 +88,8 @@
 mod lock;
 
 #[cfg(any(feature = "tcp-server", feature = "http"))]
+mod duration;
+#[cfg(any(feature = "tcp-server", feature = "http"))]
 mod net;
 
 #[cfg(feature = "client")]
@@ -107,6 +109,10 @@ pub use lock::{
     Builder, Contention, Error, ExclusiveGuard, HolderInfo, LockInfo, LockManager, LockName, Mode,
     Name, Session, SharedGuard, Snapshot, Stats, WaiterInfo,
 };
+
+#[cfg(any(feature = "tcp-server", feature = "http"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tcp-server", feature = "http"))))]
+pub use duration::{parse_duration, parse_duration_or};
 
 /// The README's Rust examples, compiled and run as doc tests so they cannot rot.
 #[cfg(all(doctest, feature = "tcp-server"))]

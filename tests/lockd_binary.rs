@@ -1,5 +1,5 @@
 //! The `lockd` binary as an operator runs it: options, listeners, ids, signals.
-#![cfg(all(feature = "tcp-server", unix))]
+#![cfg(all(feature = "cli", unix))]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -473,4 +473,73 @@ fn http_out_of_file_descriptors_closes_the_waiting_clients_instead_of_leaving_th
         "the server is still running"
     );
     assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn every_time_option_takes_go_durations_and_the_old_bare_numbers() {
+    // Go syntax everywhere: a silent client is closed after the idle timeout, and a wait is
+    // cut to --max-wait.
+    let (mut child, addr) = spawn(&[
+        "--port",
+        "0",
+        "--keepalive",
+        "1m30s",
+        "--idle-timeout",
+        "1500ms",
+        "--max-wait",
+        "200ms",
+    ]);
+    let mut holder = TcpStream::connect(&addr).unwrap();
+    ask(&mut holder, "g x\n", "1 Lock Get Success: x\n");
+    let mut waiter = TcpStream::connect(&addr).unwrap();
+    waiter
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let asked = std::time::Instant::now();
+    ask(&mut waiter, "gw 60000 x\n", "0 Lock Get Timeout: x\n");
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "the wait was cut"
+    );
+    // The holder says nothing more: the idle timeout closes it and frees x.
+    holder
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = holder.read_to_end(&mut rest);
+    let mut late = TcpStream::connect(&addr).unwrap();
+    ask(&mut late, "g x\n", "1 Lock Get Success: x\n");
+    assert!(terminate(&mut child).success());
+
+    // The older bare numbers: seconds for --keepalive and --idle-timeout, milliseconds for
+    // --max-wait-ms.
+    let (mut child, addr) = spawn(&[
+        "--port",
+        "0",
+        "--keepalive",
+        "30",
+        "--idle-timeout",
+        "0",
+        "--max-wait-ms",
+        "100",
+    ]);
+    let mut holder = TcpStream::connect(&addr).unwrap();
+    ask(&mut holder, "g y\n", "1 Lock Get Success: y\n");
+    let mut waiter = TcpStream::connect(&addr).unwrap();
+    waiter
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    ask(&mut waiter, "gw 60000 y\n", "0 Lock Get Timeout: y\n");
+    assert!(terminate(&mut child).success());
+
+    let out = Command::new(BIN)
+        .args(["--keepalive", "10x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--keepalive") && err.contains("unknown unit"),
+        "{err}"
+    );
 }

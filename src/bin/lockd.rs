@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use lockd::LockManager;
-use lockd::server::{Config, Server};
+use lockd::server::{Config, Listeners, Server};
 
 /// jemalloc, made for long-running servers. With glibc's malloc, the memory of a million locks
 /// taken and released stays cached in the process (130-160 MB); jemalloc's background thread
@@ -71,19 +71,20 @@ struct Args {
     /// Locks (exclusive plus shared) one connection may hold; 0 = no limit.
     #[arg(long, default_value_t = 0, env = "LOCKD_MAX_LOCKS_PER_SESSION")]
     max_locks_per_session: u64,
-    /// Dead-peer detection bound in seconds: a client whose machine or network vanished is
-    /// detected, and its locks released, within this time (TCP keepalive probes every
-    /// bound/6, 3 probes, and TCP_USER_TIMEOUT = bound; at least 4 s); 0 = off.
-    #[arg(long, default_value_t = 30, env = "LOCKD_KEEPALIVE")]
-    keepalive: u64,
-    /// Close a connection silent this many seconds, releasing its locks; 0 = off (idle holders
-    /// are legitimate).
-    #[arg(long, default_value_t = 0, env = "LOCKD_IDLE_TIMEOUT")]
-    idle_timeout: u64,
-    /// Cap in milliseconds for the waiting extension verbs (`gw`, `sgw`); longer requested
-    /// waits are cut to it.
-    #[arg(long, default_value_t = 600_000, env = "LOCKD_MAX_WAIT_MS")]
-    max_wait_ms: u64,
+    /// Dead-peer detection bound: a client whose machine or network vanished is detected, and
+    /// its locks released, within this time (TCP keepalive probes every bound/6, 3 probes, and
+    /// TCP_USER_TIMEOUT = bound; at least 4s); 0 = off. A bare number counts seconds.
+    #[arg(long, default_value = "30s", env = "LOCKD_KEEPALIVE", value_parser = seconds)]
+    keepalive: Duration,
+    /// Close a connection silent this long, releasing its locks; 0 = off (idle holders are
+    /// legitimate). A bare number counts seconds.
+    #[arg(long, default_value = "0", env = "LOCKD_IDLE_TIMEOUT", value_parser = seconds)]
+    idle_timeout: Duration,
+    /// Cap for the waiting extension verbs (`gw`, `sgw`); longer requested waits are cut to it.
+    /// A bare number counts milliseconds (`--max-wait-ms` is the older name).
+    #[arg(long = "max-wait", visible_alias = "max-wait-ms", default_value = "10m",
+        env = "LOCKD_MAX_WAIT_MS", value_parser = millis)]
+    max_wait: Duration,
     /// Listen backlog (connections queued by the kernel before they are accepted) of every
     /// listener; the kernel caps it at net.core.somaxconn.
     #[arg(long, default_value_t = 1024, env = "LOCKD_BACKLOG",
@@ -110,6 +111,16 @@ struct Args {
     log_format: LogFormat,
 }
 
+/// A duration option: Go syntax (`15s`, `500ms`, `1m30s`), or a bare number of seconds.
+fn seconds(text: &str) -> Result<Duration, String> {
+    lockd::parse_duration_or(text, Duration::from_secs(1))
+}
+
+/// A duration option: Go syntax, or a bare number of milliseconds.
+fn millis(text: &str) -> Result<Duration, String> {
+    lockd::parse_duration_or(text, Duration::from_millis(1))
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
     Text,
@@ -133,29 +144,29 @@ struct HttpArgs {
     #[arg(long, env = "LOCKD_HTTP_NODE", default_value = "lockd")]
     http_node: String,
     /// Lowest session TTL accepted.
-    #[arg(long, env = "LOCKD_HTTP_SESSION_TTL_MIN", default_value = "10s", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_SESSION_TTL_MIN", default_value = "10s", value_parser = lockd::parse_duration)]
     session_ttl_min: Duration,
     /// Largest KV value in bytes; larger PUTs get 413.
     #[arg(long, env = "LOCKD_HTTP_KV_MAX_VALUE_SIZE", default_value_t = 524_288)]
     kv_max_value_size: usize,
     /// Blocking-query wait when a request names none.
-    #[arg(long, env = "LOCKD_HTTP_DEFAULT_QUERY_TIME", default_value = "5m", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_DEFAULT_QUERY_TIME", default_value = "5m", value_parser = lockd::parse_duration)]
     default_query_time: Duration,
     /// Longest blocking-query wait.
-    #[arg(long, env = "LOCKD_HTTP_MAX_QUERY_TIME", default_value = "10m", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_MAX_QUERY_TIME", default_value = "10m", value_parser = lockd::parse_duration)]
     max_query_time: Duration,
     /// How long deleted keys keep listing indexes from going backwards.
-    #[arg(long, env = "LOCKD_HTTP_TOMBSTONE_TTL", default_value = "15m", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_TOMBSTONE_TTL", default_value = "15m", value_parser = lockd::parse_duration)]
     tombstone_ttl: Duration,
     /// Largest body of a request other than a KV PUT, in bytes; larger ones get 413.
     #[arg(long, env = "LOCKD_HTTP_MAX_BODY_SIZE", default_value_t = 65_536)]
     http_max_body_size: usize,
     /// Time allowed to receive a request's head, and then its body; also how long an idle
     /// keep-alive connection stays open.
-    #[arg(long, env = "LOCKD_HTTP_READ_TIMEOUT", default_value = "30s", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_READ_TIMEOUT", default_value = "30s", value_parser = lockd::parse_duration)]
     http_read_timeout: Duration,
     /// Time allowed to send one response; a client that does not read is reset and freed.
-    #[arg(long, env = "LOCKD_HTTP_WRITE_TIMEOUT", default_value = "30s", value_parser = lockd::http::parse_duration)]
+    #[arg(long, env = "LOCKD_HTTP_WRITE_TIMEOUT", default_value = "30s", value_parser = lockd::parse_duration)]
     http_write_timeout: Duration,
     /// Longest request head in bytes (request line and header fields); more gets 431.
     #[arg(long, env = "LOCKD_HTTP_MAX_HEAD_SIZE", default_value_t = 65_536)]
@@ -257,7 +268,6 @@ impl std::io::Write for LossyStderr {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
-    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
     let config = Config::default()
         .bind(args.bind)
         .port(args.port)
@@ -266,34 +276,44 @@ async fn run(args: Args) -> std::io::Result<()> {
         .max_line_bytes(args.max_line_bytes as usize)
         .max_connections(args.max_connections as usize)
         .max_locks_per_session(args.max_locks_per_session as usize)
-        .keepalive(secs(args.keepalive))
-        .idle_timeout(secs(args.idle_timeout))
-        .max_wait(Duration::from_millis(args.max_wait_ms))
+        .keepalive(nonzero(args.keepalive))
+        .idle_timeout(nonzero(args.idle_timeout))
+        .max_wait(args.max_wait)
         .backlog(args.backlog)
         .max_pending_output(args.max_pending_output as usize);
     check_fd_limit(&args);
 
     let mgr = LockManager::new();
+    let server = Server::new(mgr.clone(), config);
+    let mut listeners = Listeners::default();
     #[cfg(feature = "http")]
     if let Some(addr) = args.http.http {
-        let http = lockd::http::HttpServer::new(mgr.clone(), args.http.config(addr, args.backlog));
+        let http = lockd::http::HttpServer::new(mgr, args.http.config(addr, args.backlog));
         let listener = http.bind().await?;
         tracing::info!(addr = %listener.local_addr()?, "lockd HTTP (Consul API) listening");
-        if args.no_tcp {
-            return http.serve(listener, shutdown_signal()).await;
-        }
-        let handle = http.handle();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            handle.shutdown();
-        });
-        tokio::spawn(async move {
-            if let Err(e) = http.serve(listener, std::future::pending::<()>()).await {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
+        listeners.http = Some((http, listener));
     }
-    serve_lockd(mgr, config, &args).await
+    #[cfg(feature = "http")]
+    let tcp = !args.no_tcp;
+    #[cfg(not(feature = "http"))]
+    let tcp = true;
+    if tcp {
+        let listener = server.bind().await?;
+        #[cfg(unix)]
+        if let Some(path) = &args.unix {
+            let (unix, guard) = lockd::server::bind_unix(path, args.backlog)?;
+            tracing::info!(path = %guard.path().display(), "lockd listening on a Unix socket");
+            listeners.unix = Some((unix, guard));
+        }
+        tracing::info!(addr = %listener.local_addr()?, "lockd listening");
+        listeners.tcp = Some(listener);
+    }
+    lockd::server::run(&server, listeners, shutdown_signal()).await
+}
+
+/// A zero duration turns a feature off.
+fn nonzero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
 }
 
 /// Raises the soft open-files limit to the hard one (as Redis does) and warns when the
@@ -319,43 +339,6 @@ fn check_fd_limit(args: &Args) {
 
 /// Descriptors the server needs beside its connections (listeners, runtime, log, spare).
 const FD_RESERVE: u64 = 32;
-
-/// Runs the lockd line-protocol listeners until a signal.
-async fn serve_lockd(mgr: LockManager, config: Config, args: &Args) -> std::io::Result<()> {
-    let server = Server::new(mgr, config);
-    #[cfg(feature = "http")]
-    if args.no_tcp {
-        unreachable!("--no-tcp returns earlier");
-    }
-    let listener = server.bind().await?;
-    #[cfg(unix)]
-    let unix = match &args.unix {
-        Some(path) => Some(lockd::server::bind_unix(path, args.backlog)?),
-        None => None,
-    };
-    tracing::info!(addr = %listener.local_addr()?, "lockd listening");
-    let handle = server.handle();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        // First stop granting and disconnect everyone; only then say so (a log line that
-        // cannot be written must not hold anything up).
-        handle.destroy();
-        tracing::info!("shutting down: clients disconnected and their locks released");
-    });
-
-    #[cfg(unix)]
-    if let Some((unix, guard)) = unix {
-        tracing::info!(path = %guard.path().display(), "lockd listening on a Unix socket");
-        let result = tokio::join!(
-            server.serve(listener, std::future::pending::<()>()),
-            server.serve_unix(unix, std::future::pending::<()>()),
-        );
-        drop(guard); // removes the socket file if it is still ours
-        result.0?;
-        return result.1;
-    }
-    server.serve(listener, std::future::pending::<()>()).await
-}
 
 /// SIGINT, SIGTERM or SIGHUP (a lost controlling terminal): each shuts down cleanly.
 async fn shutdown_signal() {

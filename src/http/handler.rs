@@ -11,7 +11,6 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::HttpConfig;
-use super::duration;
 use super::head::Head;
 use super::kv::{GetKind, KvAnswer, PutOp};
 use super::response::Answer;
@@ -19,6 +18,7 @@ use super::route::{Endpoint, Method, Query, Reject, Routed, route};
 use super::session_spec;
 use super::sessions::SessionFilter;
 use super::store::{Indexes, Store};
+use crate::duration;
 
 /// What every connection of one HTTP server shares.
 pub(crate) struct Shared {

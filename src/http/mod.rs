@@ -40,7 +40,6 @@
 mod chunked;
 mod config;
 mod conn;
-mod duration;
 mod handler;
 mod head;
 mod key_watch;
@@ -88,8 +87,12 @@ pub fn fuzz_http_request(data: &[u8]) {
     );
     for name in ["wait", "index", "flags", "cas"] {
         if let Some(v) = query.get(name) {
-            if let Ok(ns) = duration::parse(v) {
-                assert_eq!(duration::parse(&duration::format(ns)), Ok(ns), "{v}");
+            if let Ok(ns) = crate::duration::parse(v) {
+                assert_eq!(
+                    crate::duration::parse(&crate::duration::format(ns)),
+                    Ok(ns),
+                    "{v}"
+                );
             }
         }
     }
@@ -181,20 +184,9 @@ mod fuzz_sweep {
     }
 }
 
-/// Parses a Go-syntax duration (`15s`, `1m30s`, `1.5h`, `500ms`, `0`), as the API and the
-/// `lockd` options take them; negative durations are refused.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(lockd::http::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-/// assert!(lockd::http::parse_duration("10").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    match duration::parse(text)? {
-        ns if ns < 0 => Err(format!("negative duration \"{text}\"")),
-        ns => Ok(std::time::Duration::from_nanos(ns as u64)),
-    }
-}
+/// Parses a Go-syntax duration, as the API and the `lockd` options take them (the same as
+/// [`lockd::parse_duration`](crate::parse_duration)).
+pub use crate::duration::parse_duration;
 
 /// The Consul-compatible HTTP API server over a [`LockManager`].
 pub struct HttpServer {

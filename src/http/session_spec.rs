@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::duration;
 use super::route::Reject;
+use crate::duration;
 
 /// What a session is created with, after validation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,6 +34,7 @@ mod connection;
 mod hangups;
 mod listener;
 mod registry;
+mod run;
 mod shared;
 mod stats;
 
@@ -49,6 +50,7 @@ pub use commands::SHARED_NAMESPACE_PREFIX;
 pub use config::{Config, KeepaliveProbes};
 #[cfg(unix)]
 pub use listener::{UnixSocketGuard, bind_unix, raise_fd_limit, tcp_peer_id};
+pub use run::{Listeners, run};
 pub use stats::ServerStats;
 
 use crate::LockManager;

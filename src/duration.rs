@@ -1,5 +1,42 @@
-//! Go-syntax durations (spec §2): `15s`, `1m30s`, `1.5h`, `500ms`, `0`; parsed as Go's
+//! Go-syntax durations (`15s`, `1m30s`, `1.5h`, `500ms`, `0`): the one syntax of every time
+//! option of the `lockd` binary and of the Consul API (consul-api spec §2). Parsed as Go's
 //! `time.ParseDuration` does, with its error texts, and formatted as Go's `Duration.String`.
+
+use std::time::Duration;
+
+/// Parses a Go-syntax duration (`15s`, `1m30s`, `1.5h`, `500ms`, `0`); negative durations are
+/// refused.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(lockd::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+/// assert!(lockd::parse_duration("10").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    match parse(text)? {
+        ns if ns < 0 => Err(format!("negative duration \"{text}\"")),
+        ns => Ok(Duration::from_nanos(ns as u64)),
+    }
+}
+
+/// As [`parse_duration`], but a bare number (the older form of an option) counts in `unit`:
+/// `parse_duration_or("30", Duration::from_secs(1))` is 30 s.
+///
+/// ```
+/// use std::time::Duration;
+/// let ms = Duration::from_millis(1);
+/// assert_eq!(lockd::parse_duration_or("250", ms), Ok(Duration::from_millis(250)));
+/// assert_eq!(lockd::parse_duration_or("2s", ms), Ok(Duration::from_secs(2)));
+/// ```
+pub fn parse_duration_or(text: &str, unit: Duration) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(n) => u32::try_from(n)
+            .ok()
+            .and_then(|n| unit.checked_mul(n))
+            .ok_or_else(|| format!("duration \"{text}\" is too large")),
+        Err(_) => parse_duration(text),
+    }
+}
 
 /// Nanoseconds per unit, as Go spells the units.
 const UNITS: &[(&str, u128)] = &[
@@ -15,7 +52,7 @@ const UNITS: &[(&str, u128)] = &[
 
 /// Parses a Go duration into signed nanoseconds. Errors carry Go's messages, e.g.
 /// `time: invalid duration "abc"`.
-pub fn parse(s: &str) -> Result<i64, String> {
+pub(crate) fn parse(s: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration \"{s}\"");
     let mut rest = s;
     let negative = match rest.as_bytes().first() {
@@ -93,7 +130,8 @@ pub fn parse(s: &str) -> Result<i64, String> {
 
 /// Formats nanoseconds as Go's `Duration.String`: `0s`, `1.5µs`, `500ms`, `10s`, `1m30s`,
 /// `24h0m0s`.
-pub fn format(ns: i64) -> String {
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn format(ns: i64) -> String {
     if ns == 0 {
         return "0s".into();
     }
