@@ -54,34 +54,26 @@
 //! # Ok::<(), lockd::Error>(())
 //! ```
 //!
-//! ## Layout
-//! | module | owns |
-//! |---|---|
-//! | `manager` | [`LockManager`], [`Builder`], the acquire methods shared with sessions |
-//! | `session` | [`Session`]: an owner's holdings, pending waits, close-releases-all |
-//! | `guard` | [`ExclusiveGuard`], [`SharedGuard`]: release on drop |
-//! | `acquire` | the one acquire flow behind every form (try, async, blocking, timed) |
-//! | `table` | the sharded name → entry map, holders, FIFO hand-off |
-//! | `node` | an entry's single allocation: state and name bytes |
-//! | `wait` | the waiter primitive every waiting form parks on |
-//! | `snapshot` | [`Snapshot`], [`Stats`] |
-//! | `name`, `mode`, `error` | [`Name`], [`Mode`], [`Error`] |
-//! | `sync` | the loom facade for every synchronisation type |
-//! | `protocol` | (`tcp-server`/`client`) the lockd line protocol: framing, parsing, reply texts |
-//! | `server` | (`tcp-server`) the lockd server: accept loop, connections, commands, stats |
-//! | `client` | (`client`) async client for lockd and glockd-compatible servers |
-//! | `http` | (`http`) the Consul API subset: HTTP/1.1 connections, routing, KV store, sessions, blocking queries |
-//! | `clock` | the cheap coarse clock behind "held since" |
+//! ## Errors
+//! A refused try is [`Error::WouldBlock`] with its [`Contention`] (held exclusively, held shared by
+//! N, queued behind N, at the holder limit) and the lock's [`LockName`], shared with the held
+//! entry, so a refusal allocates nothing. A timed wait that expires is [`Error::Timeout`]; a
+//! closed session's requests are [`Error::SessionClosed`]. The network client has its own error
+//! type (`client::Error`); no feature changes this one.
 //!
 //! ## Features
 //! - `tcp-server`: `server`, the lockd line-protocol server (glockd / Node lockd compatible),
-//!   and the `lockd` binary; `protocol`, its framing and parsing.
+//!   with `server::run` to serve every listener of a process until shutdown; `protocol`, its
+//!   framing and parsing.
 //! - `client`: `client`, an async client for lockd and glockd-compatible servers.
 //! - `http`: `http`, the subset of Consul's HTTP API that lock users rely on (sessions, KV
-//!   acquire/release/CAS, blocking queries), over the same locks; `lockd --http ADDR` with
-//!   `tcp-server`.
+//!   acquire/release/CAS, blocking queries), over the same locks.
+//! - `cli`: the `lockd` binary (with `http`, also `lockd --http ADDR`). What only a process needs
+//!   (argument parsing, log output, signals, the allocator) comes with it, never with the
+//!   library's features.
 //!
-//! The core needs none of them and never touches the network.
+//! The core needs none of them and never touches the network. How the crate is built inside is
+//! in `ARCHITECTURE.md`.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -210,7 +210,7 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Generates the ten acquire methods, identical on [`LockManager`] (session-less guards) and
+/// Generates the 13 acquire methods, identical on [`LockManager`] (session-less guards) and
 /// [`Session`] (guards owned by the session). The type provides `fn request(&self, name, mode)`.
 macro_rules! acquire_methods {
     () => {

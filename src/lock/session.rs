@@ -83,7 +83,7 @@ impl Session {
 
     /// Limits how many locks (exclusive plus shared holdings) this session may hold at once;
     /// `None` (the default) means no limit. At the limit, acquiring a new lock fails with
-    /// [`Error::LockLimit`]; re-acquiring a held one still works.
+    /// [`Error::LockLimit`](crate::Error::LockLimit); re-acquiring a held one still works.
     pub fn set_lock_limit(&self, limit: Option<usize>) {
         self.inner.state.lock().limit = limit;
     }
@@ -141,7 +141,7 @@ impl Session {
     }
 
     /// Ends the session now: cancels its pending waits (they fail with
-    /// [`Error::SessionClosed`]) and releases everything it holds. Later acquires fail with
+    /// [`Error::SessionClosed`](crate::Error::SessionClosed)) and releases everything it holds. Later acquires fail with
     /// `SessionClosed`. Dropping the session does the same.
     pub fn close(&self) {
         self.inner.close();
