@@ -141,8 +141,8 @@ impl Session {
     }
 
     /// Ends the session now: cancels its pending waits (they fail with
-    /// [`Error::SessionClosed`](crate::Error::SessionClosed)) and releases everything it holds. Later acquires fail with
-    /// `SessionClosed`. Dropping the session does the same.
+    /// [`Error::SessionClosed`](crate::Error::SessionClosed)) and releases everything it holds.
+    /// Later acquires fail with `SessionClosed`. Dropping the session does the same.
     pub fn close(&self) {
         self.inner.close();
     }

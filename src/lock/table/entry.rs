@@ -3,7 +3,7 @@
 //! of its own beyond its vectors, no clock; the shard calls it with its mutex held and supplies
 //! new holders' tokens and timestamps (`issue`), so every rule is unit-tested here alone.
 //!
-//! The rules (the table's invariants I3–I6 in `table`'s docs):
+//! The rules (invariants I3 and I10–I12 in `table`'s docs):
 //! - reader–writer: any number of shared holders, or one exclusive holder; a shared request joins
 //!   only while fewer than its limit hold the name;
 //! - an owner (session) that holds the name in the mode it asks for rejoins: one more reference,
