@@ -38,9 +38,10 @@
 //! ## Fencing tokens
 //! Every new holding gets a token ([`ExclusiveGuard::token`]) strictly greater than every token
 //! issued before it for the same name. (Tokens of different names are not promised to be
-//! ordered against each other: a store checks tokens per resource.) The counter starts at the wall-clock time in microseconds
-//! at start-up, so a restarted process keeps issuing larger tokens than the previous run as long
-//! as that run averaged fewer than one grant per microsecond (tokens stay far below 2^53, so
+//! ordered against each other: a store checks tokens per resource.) Each shard of the table
+//! counts its own, starting at the wall-clock time in microseconds at start-up, so a restarted
+//! process keeps issuing larger tokens than the previous run as long as no shard of that run
+//! averaged one grant per microsecond or more (tokens stay far below 2^53, so
 //! JavaScript clients read them exactly). A store that protects a resource keeps the highest
 //! token it has accepted for that resource and rejects writes carrying a lower one: a holder
 //! that paused (GC, network partition) past losing its lock is then refused, because the new

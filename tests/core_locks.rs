@@ -269,17 +269,28 @@ fn fencing_tokens_strictly_increase_and_start_from_the_clock() {
         "{first} vs {micros_now}"
     );
     assert!(first < 1 << 53);
-    let mut last = first;
+    // Per name: every new holding of a name gets a larger token than the one before, whatever
+    // other names are granted in between (tokens of different names are not ordered).
+    let mut last = std::collections::HashMap::new();
+    last.insert("t".to_string(), first);
+    let mut highest = first;
     for i in 0..1000 {
-        let t = if i % 2 == 0 {
-            mgr.get(format!("t{i}")).unwrap().token()
+        let name = if i % 3 == 0 {
+            "t".to_string()
         } else {
-            mgr.get_shared("t").unwrap().token()
+            format!("t{}", i % 7)
         };
-        assert!(t > last);
-        last = t;
+        let t = if i % 2 == 0 {
+            mgr.get(&name).unwrap().token()
+        } else {
+            mgr.get_shared(&name).unwrap().token()
+        };
+        if let Some(before) = last.insert(name.clone(), t) {
+            assert!(t > before, "{name}: {t} after {before}");
+        }
+        highest = highest.max(t);
     }
-    assert!(mgr.next_token() > last);
+    assert!(mgr.next_token() > highest);
     // A manager started later (a "restart") issues larger tokens than this one did.
     let restarted = LockManager::new();
     assert!(restarted.get("t").unwrap().token() > first);

@@ -101,8 +101,9 @@ macro_rules! guard_common {
             self.grip.name()
         }
 
-        /// The holding's fencing token: strictly greater than the token of every holding granted
-        /// before it in this process (and, by construction, in earlier runs). Guards for the same
+        /// The holding's fencing token: strictly greater than the token of every holding of the
+        /// same name granted before it (in this process and, by construction, in earlier runs;
+        /// tokens of different names are not ordered against each other). Guards for the same
         /// holding (a session re-acquiring a lock it holds) share one token. See the crate docs,
         /// "Fencing tokens", for how a downstream store uses it.
         pub fn token(&self) -> u64 {

@@ -190,7 +190,9 @@ impl LockManager {
         all
     }
 
-    /// The token the next new holding will get: every token issued so far is smaller.
+    /// A token greater than every token issued so far, for any name (the highest of the shards'
+    /// counters; each shard is locked in turn). A name's next token is greater than its earlier
+    /// ones, not necessarily than this.
     pub fn next_token(&self) -> u64 {
         self.core.table.peek_token()
     }
@@ -235,8 +237,8 @@ impl Builder {
         self
     }
 
-    /// The first fencing token (default: the wall-clock time in microseconds since the Unix
-    /// epoch at start-up, so tokens keep growing across restarts). Set it from a persisted
+    /// The first fencing token of every name (default: the wall-clock time in microseconds since
+    /// the Unix epoch at start-up, so tokens keep growing across restarts). Set it from a persisted
     /// high-water mark if the clock cannot be trusted; 0 is treated as 1.
     pub fn fencing_token_start(mut self, token: u64) -> Self {
         self.token_start = Some(token);

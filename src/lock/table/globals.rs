@@ -1,12 +1,11 @@
-//! What every shard of one table shares: the name hasher, the clock behind "held since", and the
-//! fencing-token counter; and [`Key`], a name with its hash.
+//! What every shard of one table shares: the name hasher, the clock behind "held since", and
+//! where the shards' token counters start; and [`Key`], a name with its hash.
 
 use std::hash::{BuildHasher, Hasher as _};
 
 use super::entry::Holder;
 use crate::lock::clock::Clock;
 use crate::lock::name::Name;
-use crate::lock::sync::{AtomicU64, Ordering};
 
 /// A name together with its hash, computed once per request.
 #[derive(Clone, Copy)]
@@ -15,10 +14,6 @@ pub(crate) struct Key<'a> {
     pub(crate) hash: u64,
 }
 
-/// Keeps the token counter on a cache line of its own.
-#[repr(align(128))]
-struct Padded<T>(T);
-
 /// Name hashing: randomly seeded per table, except under loom, whose models must replay the
 /// same shard choices in every execution.
 #[cfg(not(loom))]
@@ -26,11 +21,13 @@ type Hasher = foldhash::fast::RandomState;
 #[cfg(loom)]
 type Hasher = foldhash::fast::FixedState;
 
-/// What every shard needs besides its own state; read-only except the token counter.
+/// What every shard needs besides its own state; read-only (each shard counts its own tokens,
+/// I12).
 pub(crate) struct Globals {
     hasher: Hasher,
     pub(crate) clock: Clock,
-    next_token: Padded<AtomicU64>,
+    /// Where every shard's token counter starts.
+    pub(crate) first_token: u64,
 }
 
 impl Globals {
@@ -38,13 +35,8 @@ impl Globals {
         Globals {
             hasher: Hasher::default(),
             clock: Clock::new(),
-            next_token: Padded(AtomicU64::new(first_token.max(1))),
+            first_token: first_token.max(1),
         }
-    }
-
-    /// The next token that will be issued (every issued token is below it).
-    pub(crate) fn peek_token(&self) -> u64 {
-        self.next_token.0.load(Ordering::Relaxed)
     }
 
     /// `name` with its hash.
@@ -56,13 +48,12 @@ impl Globals {
         }
     }
 
+    /// A new holding for `owner` with `token` (from its shard's counter), held from now.
     #[inline]
-    pub(crate) fn new_holder(&self, owner: u64) -> Holder {
+    pub(crate) fn new_holder(&self, owner: u64, token: u64) -> Holder {
         Holder {
             owner,
-            // Relaxed is enough: the counter's modification order alone makes tokens unique and
-            // increasing along every happens-before chain.
-            token: self.next_token.0.fetch_add(1, Ordering::Relaxed),
+            token,
             since_us: self.clock.now_us(),
             refs: 1,
         }

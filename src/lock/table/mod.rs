@@ -52,8 +52,9 @@
 //!   holders after it, the caller included.
 //! - **I11 (first come, first served).** A newcomer never overtakes a queued request that it
 //!   would block; a release hands the name to the oldest eligible waiters at once.
-//! - **I12 (tokens).** A new holding's token is greater than every token issued before it by this
-//!   table (hence than every earlier token of the same name); a rejoin keeps its holding's token.
+//! - **I12 (tokens).** A new holding's token is greater than every token issued before it for the
+//!   same name: each shard counts its own tokens under its lock, and a name always lives in one
+//!   shard. Tokens of different names are not ordered. A rejoin keeps its holding's token.
 //! - **I13 (layouts).** A node is one allocation of `NodeRef::layout(len)`: its header, then its
 //!   name's `len` bytes; it is freed with the layout it was made with (a reuse keeps the size
 //!   class). `Name` is `repr(transparent)` over `[u8]`.
@@ -136,9 +137,13 @@ impl Table {
         self.shards.iter().map(|p| unsafe { p.get() })
     }
 
-    /// The next token that will be issued (every issued token is below it).
+    /// A token above every token issued so far, by any name: the highest shard counter (each
+    /// shard locked in turn).
     pub(crate) fn peek_token(&self) -> u64 {
-        self.globals.peek_token()
+        self.all_shards()
+            .map(|s| s.lock().next_token())
+            .max()
+            .unwrap_or(self.globals.first_token)
     }
 
     /// Releases `node`'s holding with `token`; see [`Shard::release`].

@@ -67,9 +67,12 @@ pub(crate) struct Released {
     pub(crate) dead: bool,
 }
 
-#[derive(Default)]
 pub(crate) struct ShardState {
     map: HashTable<Node>,
+    /// The next token this shard issues: every name of the shard draws from it under the shard
+    /// lock, so tokens strictly increase per name (I12) and no cache line is shared across
+    /// shards for them.
+    next_token: u64,
     stats: Stats,
     /// The table was dropped while this shard still had entries: the release that empties it
     /// frees it (I7).
@@ -102,8 +105,15 @@ unsafe impl Sync for ShardPtr {}
 impl ShardPtr {
     /// A new shard of a table whose shards share `globals`, owned by the returned pointer.
     pub(crate) fn new(globals: Arc<Globals>) -> Self {
+        let state = ShardState {
+            map: HashTable::new(),
+            next_token: globals.first_token,
+            stats: Stats::default(),
+            orphaned: false,
+            spare: None,
+        };
         let shard = Box::new(Shard {
-            state: Mutex::new(ShardState::default()),
+            state: Mutex::new(state),
             globals,
         });
         ShardPtr(NonNull::from(Box::leak(shard)))
@@ -154,6 +164,11 @@ impl ShardState {
             self.map
                 .shrink_to(self.map.len() * 2, |n| globals.hash(n.name()));
         }
+    }
+
+    /// The token this shard issues next (every token it issued is below it).
+    pub(crate) fn next_token(&self) -> u64 {
+        self.next_token
     }
 
     /// Whether the shard has entries.
@@ -221,9 +236,14 @@ impl Shard {
         limit: usize,
     ) -> Acquired {
         let globals = &*self.globals;
-        let mut issue = |owner| globals.new_holder(owner);
         let mut guard = self.state.lock();
         let shard = &mut *guard;
+        let next = &mut shard.next_token;
+        let mut issue = |owner| {
+            let token = *next;
+            *next += 1;
+            globals.new_holder(owner, token)
+        };
         let slot = shard.map.entry(
             key.hash,
             |n| n.name().as_bytes() == key.name.as_bytes(),
@@ -294,11 +314,16 @@ impl Shard {
         how: Release,
     ) -> Released {
         let globals = &*self.globals;
-        let mut issue = |owner| globals.new_holder(owner);
         let mut wake = Vec::new();
         let released = {
             let mut guard = self.state.lock();
             let shard = &mut *guard;
+            let next = &mut shard.next_token;
+            let mut issue = |owner| {
+                let token = *next;
+                *next += 1;
+                globals.new_holder(owner, token)
+            };
             let stats = &mut shard.stats;
             // SAFETY: (I1, I5) the shard lock is held, the caller keeps the node alive, and the
             // reference does not leave `with_state_mut`. (A node that left the table has no
@@ -336,7 +361,6 @@ impl Shard {
     /// [`Release::Unclaimed`]).
     pub(crate) fn settle(&self, key: Key<'_>, waiter: &Arc<Waiter>, why: CancelReason) -> Settled {
         let globals = &*self.globals;
-        let mut issue = |owner| globals.new_holder(owner);
         let mut wake = Vec::new();
         let settled = {
             let mut guard = self.state.lock();
@@ -356,6 +380,12 @@ impl Shard {
                 .find(key)
                 .expect("a queued waiter's entry exists")
                 .ptr();
+            let next = &mut shard.next_token;
+            let mut issue = |owner| {
+                let token = *next;
+                *next += 1;
+                globals.new_holder(owner, token)
+            };
             let stats = &mut shard.stats;
             // SAFETY: (I1) the shard lock is held, the node is in the table, and the reference
             // does not leave `with_state_mut`.
