@@ -205,99 +205,151 @@ fn mean_ns(group: &str, bench: &str) -> Option<f64> {
     rest[..end].trim().parse().ok()
 }
 
-/// Times `rounds` alternating batches of `a` and `b` and returns the median of the per-round
-/// ratios t(a) / t(b): both sides see the same machine state, which on a shared 2-core VM is
-/// far steadier than comparing two criterion benches measured seconds apart.
-fn paired(rounds: usize, mut a: impl FnMut() -> Duration, mut b: impl FnMut() -> Duration) -> f64 {
-    let ratios: Vec<f64> = (0..rounds)
-        .map(|i| {
-            // Alternate which side goes first, so neither always gets the warmer cache.
-            let (ta, tb) = if i % 2 == 0 {
-                (a(), b())
-            } else {
-                let tb = b();
-                (a(), tb)
-            };
-            ta.as_secs_f64() / tb.as_secs_f64()
-        })
-        .collect();
-    median(ratios)
+/// The peers and baselines of the paired comparisons, over one set of names.
+struct Sides {
+    names: Vec<String>,
+    floor: parking_lot::Mutex<HashMap<String, ()>>,
+    lockmap: lockmap::LockMap<String, ()>,
+    lockable: lockable::LockPool<String>,
+    keyed: keyed_lock::sync::KeyedLock<String>,
+    mgr: LockManager,
+    session: lockd::Session,
 }
 
-/// Times `n` runs of `op`.
-fn batch(n: u64, mut op: impl FnMut()) -> Duration {
+/// One measured operation, run on the `i`-th name.
+type Op = fn(&Sides, &str);
+
+const OPS: &[(&str, Op)] = &[
+    ("floor", |s, n| {
+        s.floor.lock().insert(black_box(n).to_string(), ());
+        s.floor.lock().remove(black_box(n));
+    }),
+    ("lockmap", |s, n| drop(black_box(s.lockmap.try_entry_by_ref(black_box(n))))),
+    ("lockable", |s, n| {
+        drop(black_box(s.lockable.try_lock(black_box(n).to_string())))
+    }),
+    ("keyed-lock", |s, n| drop(black_box(s.keyed.lock(black_box(n).to_string())))),
+    ("get", |s, n| drop(black_box(s.mgr.get(black_box(n))))),
+    ("get_shared", |s, n| drop(black_box(s.mgr.get_shared(black_box(n))))),
+    ("session get", |s, n| drop(black_box(s.session.get(black_box(n))))),
+    ("wait granted", |s, n| drop(black_box(s.mgr.blocking_lock(black_box(n))))),
+];
+
+fn op(name: &str) -> Op {
+    OPS.iter().find(|(n, _)| *n == name).expect("known op").1
+}
+
+/// Times `n` runs of `op`, cycling through the names in order from `*at`.
+fn batch_on(sides: &Sides, n: u64, at: &mut usize, op: Op) -> Duration {
+    let names = &sides.names;
     let start = Instant::now();
     for _ in 0..n {
-        op();
+        op(sides, &names[*at]);
+        *at += 1;
+        if *at == names.len() {
+            *at = 0;
+        }
     }
     start.elapsed()
 }
 
-fn paired_report() {
-    const N: u64 = 20_000;
-    const ROUNDS: usize = 101;
-    let map = parking_lot::Mutex::new(HashMap::<String, ()>::new());
-    let floor = || {
-        batch(N, || {
-            map.lock().insert(black_box(NAME).to_string(), ());
-            map.lock().remove(black_box(NAME));
-        })
-    };
-    let mgr = manager_from_env();
-    let pool = lockable::LockPool::<String>::new();
-    let get = || batch(N, || drop(black_box(mgr.get(black_box(NAME)))));
-    let shared = || batch(N, || drop(black_box(mgr.get_shared(black_box(NAME)))));
-    let lockable = || {
-        batch(N, || {
-            drop(black_box(pool.try_lock(black_box(NAME).to_string())))
-        })
-    };
+fn paired_report(smoke: bool) {
+    let (n, rounds) = if smoke { (200, 3) } else { (20_000, 61) };
     println!(
-        "\npaired ratios (median of {ROUNDS} interleaved rounds; time ratios, lower is faster)"
+        "\npaired ratios (median of {rounds} interleaved rounds of {n} operations per side, names \
+         cycled in order; time ratios, lower is faster)"
     );
-    let show = |label: &str, r: f64, target: &str| show(label, Some(r), target);
-    show(
-        "exclusive get+drop / floor",
-        paired(ROUNDS, get, floor),
-        "<= 1.5x",
+    const ROWS: &[(&str, &str, &str, &str)] = &[
+        ("lockd get+drop / lockmap", "get", "lockmap", "<= 1.0x"),
+        ("lockd get+drop / floor", "get", "floor", "<= 1.0x"),
+        ("lockd get_shared+drop / lockmap", "get_shared", "lockmap", "<= 1.0x"),
+        ("lockd get_shared+drop / floor", "get_shared", "floor", "<= 1.0x"),
+        ("session get+drop / lockmap", "session get", "lockmap", "<= 1.3x"),
+        ("wait granted at once / lockmap", "wait granted", "lockmap", "informational"),
+        ("lockable try_lock / lockmap", "lockable", "lockmap", "informational"),
+        ("keyed-lock lock / lockmap", "keyed-lock", "lockmap", "informational"),
+    ];
+    let counts = [1usize, 1_024, 100_000];
+    let mut ratios = vec![[0.0f64; 3]; ROWS.len()];
+    let mut ns = vec![[0.0f64; 3]; OPS.len()];
+    for (c, &names) in counts.iter().enumerate() {
+        let mgr = manager_from_env();
+        let sides = Sides {
+            names: (0..names).map(|i| format!("jobs/nightly-{i:06}")).collect(),
+            floor: parking_lot::Mutex::new(HashMap::new()),
+            lockmap: lockmap::LockMap::new(),
+            lockable: lockable::LockPool::new(),
+            keyed: keyed_lock::sync::KeyedLock::new(),
+            session: mgr.session(),
+            mgr,
+        };
+        let mut at = vec![0usize; OPS.len()];
+        let mut per_op: Vec<Vec<f64>> = vec![Vec::new(); OPS.len()];
+        for (r, &(_, a, b, _)) in ROWS.iter().enumerate() {
+            let (ia, ib) = (
+                OPS.iter().position(|o| o.0 == a).unwrap(),
+                OPS.iter().position(|o| o.0 == b).unwrap(),
+            );
+            let mut round = Vec::with_capacity(rounds);
+            for i in 0..rounds {
+                let (mut at_a, mut at_b) = (at[ia], at[ib]);
+                // Alternate which side goes first, so neither always gets the warmer cache.
+                let (ta, tb) = if i % 2 == 0 {
+                    let ta = batch_on(&sides, n, &mut at_a, op(a));
+                    (ta, batch_on(&sides, n, &mut at_b, op(b)))
+                } else {
+                    let tb = batch_on(&sides, n, &mut at_b, op(b));
+                    (batch_on(&sides, n, &mut at_a, op(a)), tb)
+                };
+                (at[ia], at[ib]) = (at_a, at_b);
+                per_op[ia].push(ta.as_secs_f64() * 1e9 / n as f64);
+                per_op[ib].push(tb.as_secs_f64() * 1e9 / n as f64);
+                round.push(ta.as_secs_f64() / tb.as_secs_f64());
+            }
+            ratios[r][c] = median(round);
+        }
+        for (i, v) in per_op.into_iter().enumerate() {
+            ns[i][c] = if v.is_empty() { f64::NAN } else { median(v) };
+        }
+        assert!(sides.mgr.is_empty(), "every lock was released");
+    }
+    println!(
+        "{:<36} {:>8} {:>12} {:>14}   target",
+        "", "1 name", "1,024 names", "100,000 names"
     );
-    show(
-        "lockable try_lock / exclusive get+drop (speed-up)",
-        paired(ROUNDS, lockable, get),
-        ">= 2x",
-    );
-    show(
-        "shared get+drop / floor",
-        paired(ROUNDS, shared, floor),
-        "<= 1.5x",
-    );
-    // Scaling, ours and the floor's (a map per thread: nothing shared, so the machine's own
-    // ceiling), measured in the same rounds; on shared 2-core VMs the ceiling itself moves.
+    for (r, &(label, _, _, target)) in ROWS.iter().enumerate() {
+        let [a, b, c] = ratios[r];
+        println!("{label:<36} {a:>7.2}x {b:>11.2}x {c:>13.2}x   {target}");
+    }
+    println!("ns per operation (median over its rounds; absolute times on a shared VM are noise):");
+    for (i, (label, _)) in OPS.iter().enumerate() {
+        let [a, b, c] = ns[i];
+        println!("  {label:<34} {a:>8.1} {b:>12.1} {c:>14.1}");
+    }
+    scaling_report(if smoke { 3 } else { 31 }, if smoke { 2_000 } else { 200_000 });
+}
+
+/// Two threads on distinct names against one thread, next to the machine's own ceiling (the
+/// floor with a map per thread: nothing shared) measured in the same rounds.
+fn scaling_report(rounds: usize, iters: u64) {
+    let mgr = manager_from_env();
     let mut ours = Vec::new();
     let mut ceiling = Vec::new();
-    for _ in 0..31 {
-        let s = 2.0 * run_threads(&mgr, 1, 200_000).as_secs_f64()
-            / run_threads(&mgr, 2, 200_000).as_secs_f64();
-        let c =
-            2.0 * floor_threads(1, 200_000).as_secs_f64() / floor_threads(2, 200_000).as_secs_f64();
+    for _ in 0..rounds {
+        let s = 2.0 * run_threads(&mgr, 1, iters).as_secs_f64()
+            / run_threads(&mgr, 2, iters).as_secs_f64();
+        let c = 2.0 * floor_threads(1, iters).as_secs_f64() / floor_threads(2, iters).as_secs_f64();
         ours.push(s);
         ceiling.push(c);
     }
-    let ratios: Vec<f64> = ours.iter().zip(&ceiling).map(|(s, c)| s / c).collect();
-    show(
-        "two threads' throughput / one thread's",
+    let per_round: Vec<f64> = ours.iter().zip(&ceiling).map(|(s, c)| s / c).collect();
+    println!(
+        "scaling, {rounds} rounds: two threads' throughput / one thread's {:.2}x (ceiling {:.2}x); \
+         ours / the ceiling per round: median {:.2} (target >= 0.9), rounds {:?}",
         median(ours),
-        ">= 1.7x",
-    );
-    show(
-        "  the floor's, one map per thread (the machine's ceiling)",
         median(ceiling),
-        "informational",
-    );
-    show(
-        "  ours / the ceiling, per round",
-        median(ratios),
-        "informational",
+        median(per_round.clone()),
+        per_round.iter().map(|r| (r * 100.0).round() / 100.0).collect::<Vec<_>>()
     );
 }
 
@@ -347,7 +399,7 @@ fn report() {
 fn main() {
     let smoke = std::env::args().any(|a| a == "--test");
     if std::env::var_os("PAIRED_ONLY").is_some() {
-        paired_report();
+        paired_report(smoke);
         return;
     }
     memory_per_lock(if smoke { 1_000 } else { 1_000_000 });
@@ -358,8 +410,8 @@ fn main() {
     c.final_summary();
     if !smoke {
         report();
-        paired_report();
     }
+    paired_report(smoke);
 }
 
 /// The default manager, or one with env `SHARDS` shards.

@@ -23,7 +23,7 @@ use smallvec::{SmallVec, smallvec};
 use crate::lock::contention::Contention;
 use crate::lock::mode::Mode;
 use crate::lock::name::Name;
-use crate::lock::snapshot::{HolderInfo, LockInfo, Stats, WaiterInfo};
+use crate::lock::snapshot::{HolderInfo, LockInfo, WaiterInfo};
 use crate::lock::wait::{Outcome, Waiter};
 
 /// How a holding is being released.
@@ -222,7 +222,6 @@ impl EntryState {
     pub(crate) fn grant_waiters(
         &mut self,
         issue: &mut impl FnMut(u64) -> Holder,
-        stats: &mut Stats,
         wake: &mut Vec<Waker>,
     ) {
         let mut at = 0;
@@ -235,7 +234,6 @@ impl EntryState {
                     if queue.is_empty() {
                         self.queue = None;
                     }
-                    stats.grants += u64::from(g.fresh);
                     let granted = Outcome::Granted {
                         token: g.token,
                         count: g.count,
@@ -322,7 +320,7 @@ mod tests {
     ) -> Option<u64> {
         let left = e.drop_ref(token, how);
         if left == Some(0) {
-            e.grant_waiters(issue, &mut Stats::default(), &mut Vec::new());
+            e.grant_waiters(issue, &mut Vec::new());
         }
         left
     }

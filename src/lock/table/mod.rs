@@ -202,7 +202,7 @@ impl Table {
         let mut locks = Vec::new();
         let mut stats = Stats::default();
         for shard in &shards {
-            stats.add_counters(shard.stats());
+            stats.add_counters(&shard.stats());
             shard.for_each(|name, entry| locks.push(entry.info(name, |us| clock.wall_time(us))));
         }
         drop(shards);
@@ -220,7 +220,7 @@ impl Table {
         let mut stats = Stats::default();
         for shard in self.all_shards() {
             let shard = shard.lock();
-            stats.add_counters(shard.stats());
+            stats.add_counters(&shard.stats());
             stats.held_locks += shard.len() as u64;
             shard.for_each(|_, entry| {
                 stats.holdings += entry.holder_count() as u64;

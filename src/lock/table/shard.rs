@@ -67,28 +67,39 @@ pub(crate) struct Released {
     pub(crate) dead: bool,
 }
 
+/// In declaration order (`repr(C)`): what every acquire and release touches comes first, so that
+/// with the mutex it shares one cache line; the counters of the slow paths follow.
+#[repr(C)]
 pub(crate) struct ShardState {
     map: HashTable<Node>,
     /// The next token this shard issues: every name of the shard draws from it under the shard
     /// lock, so tokens strictly increase per name (I12) and no cache line is shared across
-    /// shards for them.
+    /// shards for them. Every new holding takes one, so it also counts the grants.
     next_token: u64,
-    stats: Stats,
-    /// The table was dropped while this shard still had entries: the release that empties it
-    /// frees it (I7).
-    orphaned: bool,
     /// The allocation of the last entry removed, kept for the next new entry of its size class:
     /// a lock taken and released again and again allocates nothing. One per shard at most.
     spare: Option<Node>,
+    /// Where `next_token` started: grants are `next_token - first_token`.
+    first_token: u64,
+    /// The table was dropped while this shard still had entries: the release that empties it
+    /// frees it (I7).
+    orphaned: bool,
+    /// Counters of the slow paths (waits, timeouts, cancellations, orphan releases). Grants and
+    /// releases are not counted as they happen: they follow from the tokens issued and the
+    /// holdings left (see [`ShardState::stats`]).
+    stats: Stats,
 }
 
 /// One shard: a mutex around part of the map. Each shard is its own allocation, aligned to
 /// cache lines, and guards keep a pointer to their shard (not to the whole table): threads
 /// working on different shards then write no cache line in common except the token counter.
-#[repr(align(128))]
+///
+/// `repr(C)`: the globals pointer, the mutex and the hot half of its state fill the first cache
+/// line.
+#[repr(C, align(128))]
 pub(crate) struct Shard {
-    state: Mutex<ShardState>,
     globals: Arc<Globals>,
+    state: Mutex<ShardState>,
 }
 
 /// A pointer to a shard. The table owns its shards; a shard it orphaned is owned by its
@@ -108,9 +119,10 @@ impl ShardPtr {
         let state = ShardState {
             map: HashTable::new(),
             next_token: globals.first_token,
-            stats: Stats::default(),
-            orphaned: false,
             spare: None,
+            first_token: globals.first_token,
+            orphaned: false,
+            stats: Stats::default(),
         };
         let shard = Box::new(Shard {
             state: Mutex::new(state),
@@ -176,9 +188,17 @@ impl ShardState {
         self.map.len()
     }
 
-    /// The counters of this shard.
-    pub(crate) fn stats(&self) -> &Stats {
-        &self.stats
+    /// The counters of this shard: grants are the tokens issued (one per new holding), releases
+    /// the grants whose holdings have ended.
+    pub(crate) fn stats(&self) -> Stats {
+        let mut holdings = 0u64;
+        self.for_each(|_, e| holdings += e.holder_count() as u64);
+        let grants = self.next_token - self.first_token;
+        Stats {
+            grants,
+            releases: grants - holdings,
+            ..self.stats
+        }
     }
 
     /// Calls `f` with each entry and its name.
@@ -266,7 +286,6 @@ impl Shard {
                 };
                 let ptr = node.ptr();
                 v.insert(node);
-                shard.stats.grants += 1;
                 return Acquired::Granted(Granted {
                     node: ptr,
                     token: holder.token,
@@ -281,7 +300,6 @@ impl Shard {
             node.with_state_mut(|entry| {
                 match entry.try_grant(mode, owner, true, limit, &mut issue) {
                     Ok(g) => {
-                        stats.grants += u64::from(g.fresh);
                         Acquired::Granted(Granted {
                             node: ptr,
                             token: g.token,
@@ -332,10 +350,11 @@ impl Shard {
                 node.with_state_mut(|entry| {
                     let left = entry.drop_ref(token, how)?;
                     if left == 0 {
-                        stats.releases += 1;
-                        stats.orphan_releases += u64::from(how == Release::Orphan);
+                        if how == Release::Orphan {
+                            stats.orphan_releases += 1;
+                        }
                         if entry.has_waiters() {
-                            entry.grant_waiters(&mut issue, stats, &mut wake);
+                            entry.grant_waiters(&mut issue, &mut wake);
                         }
                     }
                     Some((left, entry.is_idle()))
@@ -347,7 +366,7 @@ impl Shard {
             }
             Released {
                 left,
-                dead: left.is_some() && shard.orphaned && shard.map.is_empty(),
+                dead: left.is_some() && shard.map.is_empty() && shard.orphaned,
             }
         };
         // Outside the shard lock (I2): a woken task may run at once and want it.
@@ -398,7 +417,7 @@ impl Shard {
                         CancelReason::Timeout => stats.timeouts += 1,
                         CancelReason::Cancelled => stats.cancelled_waits += 1,
                     }
-                    entry.grant_waiters(&mut issue, stats, &mut wake);
+                    entry.grant_waiters(&mut issue, &mut wake);
                     entry.is_idle()
                 })
             };
