@@ -224,15 +224,25 @@ const OPS: &[(&str, Op)] = &[
         s.floor.lock().insert(black_box(n).to_string(), ());
         s.floor.lock().remove(black_box(n));
     }),
-    ("lockmap", |s, n| drop(black_box(s.lockmap.try_entry_by_ref(black_box(n))))),
+    ("lockmap", |s, n| {
+        drop(black_box(s.lockmap.try_entry_by_ref(black_box(n))))
+    }),
     ("lockable", |s, n| {
         drop(black_box(s.lockable.try_lock(black_box(n).to_string())))
     }),
-    ("keyed-lock", |s, n| drop(black_box(s.keyed.lock(black_box(n).to_string())))),
+    ("keyed-lock", |s, n| {
+        drop(black_box(s.keyed.lock(black_box(n).to_string())))
+    }),
     ("get", |s, n| drop(black_box(s.mgr.get(black_box(n))))),
-    ("get_shared", |s, n| drop(black_box(s.mgr.get_shared(black_box(n))))),
-    ("session get", |s, n| drop(black_box(s.session.get(black_box(n))))),
-    ("wait granted", |s, n| drop(black_box(s.mgr.blocking_lock(black_box(n))))),
+    ("get_shared", |s, n| {
+        drop(black_box(s.mgr.get_shared(black_box(n))))
+    }),
+    ("session get", |s, n| {
+        drop(black_box(s.session.get(black_box(n))))
+    }),
+    ("wait granted", |s, n| {
+        drop(black_box(s.mgr.blocking_lock(black_box(n))))
+    }),
 ];
 
 fn op(name: &str) -> Op {
@@ -262,12 +272,42 @@ fn paired_report(smoke: bool) {
     const ROWS: &[(&str, &str, &str, &str)] = &[
         ("lockd get+drop / lockmap", "get", "lockmap", "<= 1.0x"),
         ("lockd get+drop / floor", "get", "floor", "<= 1.0x"),
-        ("lockd get_shared+drop / lockmap", "get_shared", "lockmap", "<= 1.0x"),
-        ("lockd get_shared+drop / floor", "get_shared", "floor", "<= 1.0x"),
-        ("session get+drop / lockmap", "session get", "lockmap", "<= 1.3x"),
-        ("wait granted at once / lockmap", "wait granted", "lockmap", "informational"),
-        ("lockable try_lock / lockmap", "lockable", "lockmap", "informational"),
-        ("keyed-lock lock / lockmap", "keyed-lock", "lockmap", "informational"),
+        (
+            "lockd get_shared+drop / lockmap",
+            "get_shared",
+            "lockmap",
+            "<= 1.0x",
+        ),
+        (
+            "lockd get_shared+drop / floor",
+            "get_shared",
+            "floor",
+            "<= 1.0x",
+        ),
+        (
+            "session get+drop / lockmap",
+            "session get",
+            "lockmap",
+            "<= 1.3x",
+        ),
+        (
+            "wait granted at once / lockmap",
+            "wait granted",
+            "lockmap",
+            "informational",
+        ),
+        (
+            "lockable try_lock / lockmap",
+            "lockable",
+            "lockmap",
+            "informational",
+        ),
+        (
+            "keyed-lock lock / lockmap",
+            "keyed-lock",
+            "lockmap",
+            "informational",
+        ),
     ];
     let counts = [1usize, 1_024, 100_000];
     let mut ratios = vec![[0.0f64; 3]; ROWS.len()];
@@ -326,7 +366,10 @@ fn paired_report(smoke: bool) {
         let [a, b, c] = ns[i];
         println!("  {label:<34} {a:>8.1} {b:>12.1} {c:>14.1}");
     }
-    scaling_report(if smoke { 3 } else { 31 }, if smoke { 2_000 } else { 200_000 });
+    scaling_report(
+        if smoke { 3 } else { 31 },
+        if smoke { 2_000 } else { 200_000 },
+    );
 }
 
 /// Two threads on distinct names against one thread, next to the machine's own ceiling (the
@@ -349,7 +392,10 @@ fn scaling_report(rounds: usize, iters: u64) {
         median(ours),
         median(ceiling),
         median(per_round.clone()),
-        per_round.iter().map(|r| (r * 100.0).round() / 100.0).collect::<Vec<_>>()
+        per_round
+            .iter()
+            .map(|r| (r * 100.0).round() / 100.0)
+            .collect::<Vec<_>>()
     );
 }
 

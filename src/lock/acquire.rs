@@ -75,7 +75,7 @@ impl<'a> Request<'a> {
         };
         let mut state = session.state.lock();
         state.check_open(session.id)?;
-        state.check_limit(self.name, self.mode)?;
+        state.check_limit(key, self.mode)?;
         match shard.acquire(key, self.mode, session.id, queue, self.limit) {
             Acquired::Granted(g) => {
                 // SAFETY: (I3, I4) the grant is held, and the session's state lock keeps it so.
@@ -101,7 +101,7 @@ impl<'a> Request<'a> {
     unsafe fn grant(&self, state: Option<&mut SessionState>, g: Granted, key: Key<'_>) -> Grant {
         let counted = state.map(|state| {
             // SAFETY: (I3, I5) the grant keeps the node alive (the caller says so).
-            unsafe { state.record(g.node, self.mode, g.token) };
+            unsafe { state.record(&self.core.table, key.hash, g.node, self.mode, g.token) };
             // SAFETY: as above; the session's state lock keeps the holding (I4).
             unsafe { g.node.counted() }
         });
@@ -204,7 +204,7 @@ impl<'a> Request<'a> {
         if let Settled::Granted(g) = self.core.table.settle(key, waiter, CancelReason::Cancelled) {
             let left = self.core.table.give_back(key, &g);
             if let (Some(state), Some(0) | None) = (&mut state, left) {
-                state.forget(self.name, self.mode, g.token);
+                state.forget(&self.core.table, key, self.mode, g.token);
             }
         }
     }

@@ -77,7 +77,7 @@ impl Drop for Grip {
         }
         match &self.session {
             // A no-op when the session has closed or released this holding by name meanwhile.
-            Some((session, node)) => session.release_ref(node, self.mode, self.token),
+            Some((session, node)) => session.release_ref(node, self.hash, self.mode, self.token),
             None => {
                 // SAFETY: (I7) this grip's holding keeps the shard alive until this release.
                 let shard = unsafe { self.shard.get() };

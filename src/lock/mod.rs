@@ -11,6 +11,7 @@
 //! | `acquire` | the one acquire flow behind every form (try, async, blocking, timed) and the macro that writes the 13 acquire methods of both |
 //! | `guard` | [`ExclusiveGuard`], [`SharedGuard`]: release on drop |
 //! | `owner` | what the manager, sessions and guards share: the manager's `Core`, a session's state |
+//! | `holdings` | a session's holdings of one mode, keyed by the table's own hash |
 //! | `table` | the sharded name → entry map; `table/entry` is the pure per-name state machine; the core's invariants (I1…) |
 //! | `node` | an entry's single allocation: state and name bytes |
 //! | `wait` | the waiter every waiting form parks on |
@@ -23,6 +24,7 @@ pub(crate) mod clock;
 pub(crate) mod contention;
 pub(crate) mod error;
 pub(crate) mod guard;
+pub(crate) mod holdings;
 pub(crate) mod manager;
 pub(crate) mod mode;
 pub(crate) mod name;

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::error::Error;
+use super::holdings::Holdings;
 use super::mode::Mode;
 use super::name::Name;
 use super::sync::{AtomicU64, Mutex};
-use super::table::{CancelReason, EntryPtr, Node, Release, Settled, Table};
+use super::table::{CancelReason, EntryPtr, Key, Node, Release, Settled, Table};
 use super::wait::Waiter;
 
 /// What every handle, session and queued wait of one manager shares (a session's guards reach it
@@ -40,32 +41,6 @@ impl Core {
     }
 }
 
-/// Held entries (looked up by name) and their tokens.
-type Holdings = HashMap<Node, u64, foldhash::fast::RandomState>;
-
-/// Capacity a holdings map keeps however few entries are left: shrinking below it saves too
-/// little to be worth a rehash.
-pub(crate) const KEEP_CAPACITY: usize = 64;
-
-/// Gives back a holdings map's memory once most of it is unused (as the lock table does with
-/// its shards): below 1/8 full it shrinks to twice its length. A map grows when full, so a
-/// session taking and releasing locks over and over does not resize it each time, and each
-/// shrink's rehash follows at least as many releases as it moves entries.
-#[inline]
-fn shrink(map: &mut Holdings) {
-    let cap = map.capacity();
-    if cap > KEEP_CAPACITY && map.len() * 8 < cap {
-        shrink_now(map);
-    }
-}
-
-/// Out of line: the release path only pays for the check.
-#[cold]
-#[inline(never)]
-fn shrink_now(map: &mut Holdings) {
-    map.shrink_to(map.len() * 2);
-}
-
 /// What a session holds and waits for. Guarded by its own mutex, which is always taken before
 /// any shard lock.
 #[derive(Default)]
@@ -79,14 +54,14 @@ pub(crate) struct SessionState {
 }
 
 impl SessionState {
-    pub(crate) fn map(&self, mode: Mode) -> &Holdings {
+    pub(crate) fn holdings(&self, mode: Mode) -> &Holdings {
         match mode {
             Mode::Exclusive => &self.exclusive,
             Mode::Shared => &self.shared,
         }
     }
 
-    fn map_mut(&mut self, mode: Mode) -> &mut Holdings {
+    fn holdings_mut(&mut self, mode: Mode) -> &mut Holdings {
         match mode {
             Mode::Exclusive => &mut self.exclusive,
             Mode::Shared => &mut self.shared,
@@ -102,14 +77,14 @@ impl SessionState {
     }
 
     /// A new holding must fit the limit; re-acquiring a held lock always works.
-    pub(crate) fn check_limit(&self, name: &Name, mode: Mode) -> Result<(), Error> {
+    pub(crate) fn check_limit(&self, key: Key<'_>, mode: Mode) -> Result<(), Error> {
         match self.limit {
             Some(limit)
                 if self.exclusive.len() + self.shared.len() >= limit
-                    && !self.map(mode).contains_key(name) =>
+                    && self.holdings(mode).get(key.hash, key.name).is_none() =>
             {
                 Err(Error::LockLimit {
-                    name: name.into(),
+                    name: key.name.into(),
                     limit,
                 })
             }
@@ -120,22 +95,26 @@ impl SessionState {
     /// Notes a grant (new or rejoined holding; a rejoin has the token already recorded).
     ///
     /// # Safety
-    /// The grant is held, so `node` is alive.
-    pub(crate) unsafe fn record(&mut self, node: EntryPtr, mode: Mode, token: u64) {
-        let map = self.map_mut(mode);
-        // SAFETY: (I3, I5) the held grant keeps the node alive (the caller says so).
-        if !map.contains_key(unsafe { node.name() }) {
-            // SAFETY: (I3, I5) as above.
-            map.insert(unsafe { node.counted() }, token);
-        }
+    /// The grant is held, so `node` is alive (I3, I5).
+    #[inline]
+    pub(crate) unsafe fn record(
+        &mut self,
+        table: &Table,
+        hash: u64,
+        node: EntryPtr,
+        mode: Mode,
+        token: u64,
+    ) {
+        // SAFETY: (I3, I5) forwarded from the caller.
+        unsafe { self.holdings_mut(mode).record(table, hash, node, token) }
     }
 
     /// Forgets a holding that ended, if `token` is still the recorded one.
-    pub(crate) fn forget(&mut self, name: &Name, mode: Mode, token: u64) {
-        let map = self.map_mut(mode);
-        if map.get(name) == Some(&token) {
-            map.remove(name);
-            shrink(map);
+    #[inline]
+    pub(crate) fn forget(&mut self, table: &Table, key: Key<'_>, mode: Mode, token: u64) {
+        let map = self.holdings_mut(mode);
+        if map.get(key.hash, key.name) == Some(token) {
+            map.remove(table, key.hash, key.name);
         }
     }
 
@@ -163,27 +142,33 @@ pub(crate) struct SessionInner {
 }
 
 impl SessionInner {
-    /// A guard of this session was dropped: one reference of its holding goes.
-    pub(crate) fn release_ref(&self, node: &Node, mode: Mode, token: u64) {
+    /// A guard of this session was dropped: one reference of its holding goes. `hash` is the
+    /// table's hash of its name.
+    #[inline]
+    pub(crate) fn release_ref(&self, node: &Node, hash: u64, mode: Mode, token: u64) {
+        let table = &self.core.table;
+        let key = Key {
+            name: node.name(),
+            hash,
+        };
         let mut state = self.state.lock();
-        if state.map(mode).get(node.name()) != Some(&token) {
+        if state.holdings(mode).get(hash, key.name) != Some(token) {
             return; // released by name, or the session closed: nothing left to release
         }
-        if let Some(0) | None = self.core.table.release(node, token, Release::One) {
-            state.forget(node.name(), mode, token);
+        if let Some(0) | None = table.release_hashed(key, node, token, Release::One) {
+            state.forget(table, key, mode, token);
         }
     }
 
     pub(crate) fn release_by_name(&self, name: &Name, mode: Mode) -> bool {
+        let table = &self.core.table;
+        let key = table.key(name);
         let mut state = self.state.lock();
-        let map = state.map_mut(mode);
-        let Some((node, token)) = map.remove_entry(name) else {
+        let Some((node, token)) = state.holdings_mut(mode).remove(table, key.hash, name) else {
             return false;
         };
-        shrink(map);
-        self.core
-            .table
-            .release(&node, token, Release::All)
+        table
+            .release_hashed(key, &node, token, Release::All)
             .is_some()
     }
 
@@ -219,10 +204,11 @@ impl SessionInner {
         // Waits first, so that releasing this session's own locks grants nothing to it.
         self.cancel_pending(&mut state);
         let table = &self.core.table;
-        for (node, token) in std::mem::take(&mut state.exclusive)
-            .into_iter()
-            .chain(std::mem::take(&mut state.shared))
-        {
+        let (mut exclusive, mut shared) = (
+            std::mem::take(&mut state.exclusive),
+            std::mem::take(&mut state.shared),
+        );
+        for (node, token) in exclusive.take().chain(shared.take()) {
             table.release(&node, token, Release::Orphan);
         }
         drop(state);

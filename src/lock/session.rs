@@ -104,26 +104,26 @@ impl Session {
 
     /// Whether this session holds `name` exclusively.
     pub fn holds(&self, name: impl AsRef<[u8]>) -> bool {
-        let state = self.inner.state.lock();
-        state
-            .map(Mode::Exclusive)
-            .contains_key(Name::new(name.as_ref()))
+        self.holds_in(Name::new(name.as_ref()), Mode::Exclusive)
     }
 
     /// Whether this session holds `name` shared.
     pub fn holds_shared(&self, name: impl AsRef<[u8]>) -> bool {
+        self.holds_in(Name::new(name.as_ref()), Mode::Shared)
+    }
+
+    fn holds_in(&self, name: &Name, mode: Mode) -> bool {
+        let key = self.inner.core.table.key(name);
         let state = self.inner.state.lock();
-        state
-            .map(Mode::Shared)
-            .contains_key(Name::new(name.as_ref()))
+        state.holdings(mode).get(key.hash, name).is_some()
     }
 
     /// The names this session holds exclusively, in no particular order.
     pub fn held_names(&self) -> Vec<Arc<Name>> {
         let state = self.inner.state.lock();
         state
-            .map(Mode::Exclusive)
-            .keys()
+            .holdings(Mode::Exclusive)
+            .nodes()
             .map(|node| node.name().to_arc())
             .collect()
     }
@@ -200,7 +200,7 @@ mod tests {
         }
         assert_eq!(s.lock_count(), 0);
         assert!(
-            capacity(&s) <= 2 * crate::lock::owner::KEEP_CAPACITY,
+            capacity(&s) <= 2 * crate::lock::holdings::KEEP_CAPACITY,
             "{}",
             capacity(&s)
         );
@@ -217,7 +217,7 @@ mod tests {
         drop(guards);
         assert_eq!(s.lock_count(), 0);
         assert!(
-            capacity(&s) <= crate::lock::owner::KEEP_CAPACITY,
+            capacity(&s) <= crate::lock::holdings::KEEP_CAPACITY,
             "{}",
             capacity(&s)
         );

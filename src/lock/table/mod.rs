@@ -155,6 +155,25 @@ impl Table {
         released.left
     }
 
+    /// As [`release`](Self::release), for a node whose name's key is known.
+    #[inline]
+    pub(crate) fn release_hashed(
+        &self,
+        key: Key<'_>,
+        node: &Node,
+        token: u64,
+        how: Release,
+    ) -> Option<u64> {
+        debug_assert_eq!(key.hash, self.globals.hash(node.name()));
+        // SAFETY: (I5) the counted reference keeps the node alive.
+        let released = unsafe {
+            self.shard(key.hash)
+                .release(key.hash, node.ptr(), token, how)
+        };
+        debug_assert!(!released.dead, "a live table's shard is never orphaned");
+        released.left
+    }
+
     /// Gives back a grant that nobody will receive (a wait abandoned after its grant arrived);
     /// returns the references left.
     pub(crate) fn give_back(&self, key: Key<'_>, grant: &Granted) -> Option<u64> {

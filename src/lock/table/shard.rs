@@ -299,13 +299,11 @@ impl Shard {
         unsafe {
             node.with_state_mut(|entry| {
                 match entry.try_grant(mode, owner, true, limit, &mut issue) {
-                    Ok(g) => {
-                        Acquired::Granted(Granted {
-                            node: ptr,
-                            token: g.token,
-                            count: g.count,
-                        })
-                    }
+                    Ok(g) => Acquired::Granted(Granted {
+                        node: ptr,
+                        token: g.token,
+                        count: g.count,
+                    }),
                     Err(why) if !queue => Acquired::Busy(why, node.clone()),
                     Err(_) => {
                         let waiter = Arc::new(Waiter::new(mode, owner, limit));
