@@ -24,9 +24,11 @@
 //!   unlocking). parking_lot does not poison, so this is what keeps a panic in a caller's code from
 //!   leaving an entry half-changed; the code that does run under the lock panics only on a broken
 //!   invariant, never on input.
-//! - **I3 (entries live while used).** A name's entry is in its shard's map exactly while it has a
-//!   holder or a queued waiter: the operation that leaves it with neither removes it, under the
-//!   same lock.
+//! - **I3 (entries live while used).** A name's entry is in its shard's map while it has a holder
+//!   or a queued waiter. The operation that leaves it with neither makes it the shard's one idle
+//!   entry, under the same lock, and removes the entry that was idle before; the idle entry is
+//!   invisible (not counted, listed or inspected) until its name is taken again or a new name
+//!   takes its allocation. So at most one unused entry per shard stays allocated.
 //! - **I4 (a holding ends by its owner).** A holding is ended only by whoever owns it: a guard of
 //!   no session (by its own drop, nothing else can reach it), its session (under the session's
 //!   state lock, which every session grant is recorded under), or the party that settles a wait a

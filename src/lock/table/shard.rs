@@ -76,9 +76,10 @@ pub(crate) struct ShardState {
     /// lock, so tokens strictly increase per name (I12) and no cache line is shared across
     /// shards for them. Every new holding takes one, so it also counts the grants.
     next_token: u64,
-    /// The allocation of the last entry removed, kept for the next new entry of its size class:
-    /// a lock taken and released again and again allocates nothing. One per shard at most.
-    spare: Option<Node>,
+    /// The last entry that became idle, left in the map (with its hash) instead of removed: a
+    /// name taken again finds it there (no map change, no allocation), and a new name reuses its
+    /// allocation when it fits. One per shard at most (I3).
+    idle: Option<(EntryPtr, u64)>,
     /// Where `next_token` started: grants are `next_token - first_token`.
     first_token: u64,
     /// The table was dropped while this shard still had entries: the release that empties it
@@ -119,7 +120,7 @@ impl ShardPtr {
         let state = ShardState {
             map: HashTable::new(),
             next_token: globals.first_token,
-            spare: None,
+            idle: None,
             first_token: globals.first_token,
             orphaned: false,
             stats: Stats::default(),
@@ -160,17 +161,22 @@ impl ShardState {
             .find(key.hash, |n| n.name().as_bytes() == key.name.as_bytes())
     }
 
-    /// Removes an idle node's slot (I3) and gives memory back once a shard has emptied out
-    /// (growth happens at 7/8 load, so shrinking below 1/8 cannot thrash).
+    /// An entry just became idle: it stays in the map as the shard's idle entry, and the one
+    /// that was idle before leaves the map (I3).
     #[inline]
-    fn remove(&mut self, hash: u64, node: EntryPtr, globals: &Globals) {
-        if let Ok(slot) = self.map.find_entry(hash, |n| node.is(n)) {
-            let (node, _) = slot.remove();
-            // Only an unreferenced allocation can be reused; a session may still count this one.
-            if node.is_unique() {
-                self.spare = Some(node);
+    fn park(&mut self, hash: u64, node: EntryPtr, globals: &Globals) {
+        if let Some((old, old_hash)) = self.idle.replace((node, hash)) {
+            if let Ok(slot) = self.map.find_entry(old_hash, |n| old.is(n)) {
+                drop(slot.remove());
             }
+            self.shrink(globals);
         }
+    }
+
+    /// Gives memory back once a shard has emptied out (growth happens at 7/8 load, so shrinking
+    /// below 1/8 cannot thrash).
+    #[inline]
+    fn shrink(&mut self, globals: &Globals) {
         let cap = self.map.capacity();
         if cap > 64 && self.map.len() * 8 < cap {
             self.map
@@ -178,14 +184,19 @@ impl ShardState {
         }
     }
 
+    /// The entries that are not the idle one.
+    fn live(&self) -> usize {
+        self.map.len() - usize::from(self.idle.is_some())
+    }
+
     /// The token this shard issues next (every token it issued is below it).
     pub(crate) fn next_token(&self) -> u64 {
         self.next_token
     }
 
-    /// Whether the shard has entries.
+    /// How many names are held or waited for in this shard (the idle entry is not counted).
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.live()
     }
 
     /// The counters of this shard: grants are the tokens issued (one per new holding), releases
@@ -201,9 +212,12 @@ impl ShardState {
         }
     }
 
-    /// Calls `f` with each entry and its name.
+    /// Calls `f` with each entry that is held or waited for, and its name.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Name, &EntryState)) {
         for node in self.map.iter() {
+            if self.idle.is_some_and(|(p, _)| p.is(node)) {
+                continue;
+            }
             // SAFETY: (I1) the shard lock is held (`self` is behind its guard) and the state
             // reference does not leave `with_state`.
             unsafe { node.with_state(|entry| f(node.name(), entry)) }
@@ -217,6 +231,9 @@ impl ShardState {
         f: impl FnOnce(&EntryState) -> R,
     ) -> Option<R> {
         let node = self.find(key)?;
+        if self.idle.is_some_and(|(p, _)| p.is(node)) {
+            return None;
+        }
         // SAFETY: (I1) the shard lock is held and the reference does not leave `with_state`.
         Some(unsafe { node.with_state(f) })
     }
@@ -239,7 +256,7 @@ impl Shard {
     /// whether it is empty, so the table frees it (I7).
     pub(crate) fn orphan(&self) -> bool {
         let mut state = self.state.lock();
-        state.orphaned = !state.map.is_empty();
+        state.orphaned = state.live() > 0;
         !state.orphaned
     }
 
@@ -272,20 +289,29 @@ impl Shard {
         let node = match slot {
             Slot::Occupied(o) => o.into_mut(),
             Slot::Vacant(v) => {
-                // Fast path: a free name. The entry is created already held.
+                // A free name: the entry is created already held, in the idle entry's
+                // allocation when that fits and nothing else refers to it.
                 let holder = issue(owner);
-                let node = match shard.spare.take() {
-                    // An idle entry's state (I3: the spare left the map idle).
-                    Some(spare) if spare.reusable_for(key.name) => {
-                        spare.reuse(key.name, |s| s.hold_again(mode, holder))
-                    }
-                    spare => {
-                        shard.spare = spare;
-                        Node::new(key.name, EntryState::held_by(mode, holder))
-                    }
+                let map = v.into_table();
+                let reused = match shard.idle.take() {
+                    Some((idle, hash)) => match map.find_entry(hash, |n| idle.is(n)) {
+                        Ok(slot) if slot.get().reusable_for(key.name) => {
+                            let (node, _) = slot.remove();
+                            // An idle entry's state: no holder, no queue (I3).
+                            Some(node.reuse(key.name, |s| s.hold_again(mode, holder)))
+                        }
+                        Ok(slot) => {
+                            drop(slot.remove());
+                            None
+                        }
+                        Err(_) => None,
+                    },
+                    None => None,
                 };
+                let node = reused
+                    .unwrap_or_else(|| Node::new(key.name, EntryState::held_by(mode, holder)));
                 let ptr = node.ptr();
-                v.insert(node);
+                map.insert_unique(key.hash, node, |n| globals.hash(n.name()));
                 return Acquired::Granted(Granted {
                     node: ptr,
                     token: holder.token,
@@ -294,6 +320,9 @@ impl Shard {
             }
         };
         let ptr = node.ptr();
+        if shard.idle.is_some_and(|(p, _)| p.is(node)) {
+            shard.idle = None; // taken again: no longer idle
+        }
         let stats = &mut shard.stats;
         // SAFETY: (I1) the shard lock is held and the reference does not leave `with_state_mut`.
         unsafe {
@@ -360,11 +389,11 @@ impl Shard {
             }
             .map_or((None, false), |(left, idle)| (Some(left), idle));
             if idle {
-                shard.remove(hash, node, globals);
+                shard.park(hash, node, globals);
             }
             Released {
                 left,
-                dead: left.is_some() && shard.map.is_empty() && shard.orphaned,
+                dead: left.is_some() && shard.orphaned && shard.live() == 0,
             }
         };
         // Outside the shard lock (I2): a woken task may run at once and want it.
@@ -420,7 +449,7 @@ impl Shard {
                 })
             };
             if idle {
-                shard.remove(key.hash, node, globals);
+                shard.park(key.hash, node, globals);
             }
             Settled::Cancelled
         };
