@@ -52,6 +52,19 @@ impl Holdings {
         }
     }
 
+    /// Removes the holding of `name` if its token is `token`; true if it did.
+    #[inline]
+    pub(crate) fn remove_if(&mut self, table: &Table, hash: u64, name: &Name, token: u64) -> bool {
+        match self.0.find_entry(hash, same(name)) {
+            Ok(slot) if slot.get().1 == token => {
+                drop(slot.remove());
+                self.shrink(table);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Removes the holding of `name`, if any, and gives memory back when most of it is unused.
     #[inline]
     pub(crate) fn remove(&mut self, table: &Table, hash: u64, name: &Name) -> Option<(Node, u64)> {

@@ -112,10 +112,8 @@ impl SessionState {
     /// Forgets a holding that ended, if `token` is still the recorded one.
     #[inline]
     pub(crate) fn forget(&mut self, table: &Table, key: Key<'_>, mode: Mode, token: u64) {
-        let map = self.holdings_mut(mode);
-        if map.get(key.hash, key.name) == Some(token) {
-            map.remove(table, key.hash, key.name);
-        }
+        self.holdings_mut(mode)
+            .remove_if(table, key.hash, key.name, token);
     }
 
     /// Removes `waiter` from the pending list; false if it is not there (the session closed).
