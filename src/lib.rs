@@ -33,7 +33,7 @@
 //!   re-acquiring a lock it holds rejoins the holding (see [`Session`]).
 //! - **No timeouts needed for correctness.** A lock that exists is held by a live guard or
 //!   session. Unused entries are removed at once; after any workload the table is empty again
-//!   (each shard keeps at most one spare entry allocation for reuse).
+//!   (each shard keeps at most one unused entry, invisible, for reuse).
 //!
 //! ## Fencing tokens
 //! Every new holding gets a token ([`ExclusiveGuard::token`]) strictly greater than every token
