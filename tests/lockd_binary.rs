@@ -215,28 +215,32 @@ fn out_of_file_descriptors_closes_the_waiting_clients_instead_of_leaving_them_ha
     drop(crowd);
     // Once the server has seen the crowd leave, its descriptors are free again and new clients
     // are served. (Until then a newcomer may still be shed: it is retried.)
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    served_again(|| {
         let mut late = TcpStream::connect(&addr).unwrap();
         late.set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         let mut reply = [0u8; 23];
         let served = late.write_all(b"i kept\n").is_ok() && late.read_exact(&mut reply).is_ok();
-        if served {
-            assert_eq!(&reply, b"1 Lock Is Locked: kept\n");
-            break;
-        }
+        served.then(|| assert_eq!(&reply, b"1 Lock Is Locked: kept\n"))
+    });
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server is still running"
+    );
+    assert!(terminate(&mut child).success());
+}
+
+/// Retries `attempt` (a new client each time) until it is served, for at most 30 s: after a
+/// crowd of clients leaves, the server frees their descriptors only once it has seen them go.
+fn served_again(mut attempt: impl FnMut() -> Option<()>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while attempt().is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "a late client is never served"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the server is still running"
-    );
-    assert!(terminate(&mut child).success());
 }
 
 /// Waits for `child` to exit, at most `limit`.
@@ -481,19 +485,12 @@ fn http_out_of_file_descriptors_closes_the_waiting_clients_instead_of_leaving_th
     assert!(warning.contains("closed at once"), "{warning}");
     drop(crowd);
     // Served again once the server has seen the crowd leave (a newcomer before that is retried).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    served_again(|| {
         let served = std::panic::catch_unwind(|| http(&addr, "GET", "/v1/status/leader", ""));
-        if let Ok((status, _)) = served {
-            assert!(status.contains(" 200 "), "{status}");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a late client is never served"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        served
+            .ok()
+            .map(|(status, _)| assert!(status.contains(" 200 "), "{status}"))
+    });
     assert!(
         child.try_wait().unwrap().is_none(),
         "the server is still running"

@@ -55,8 +55,6 @@ pub(crate) struct Grant {
     pub(crate) token: u64,
     /// Distinct holders right after the grant (1 for exclusive).
     pub(crate) count: usize,
-    /// A new holding (not a rejoin).
-    pub(crate) fresh: bool,
 }
 
 /// One name's state. `mode` is meaningful while `holders` is not empty; shared holders are kept
@@ -143,7 +141,6 @@ impl EntryState {
                 return Ok(Grant {
                     token: h.token,
                     count: n,
-                    fresh: false,
                 });
             }
         }
@@ -165,7 +162,6 @@ impl EntryState {
                 Ok(Grant {
                     token: h.token,
                     count: self.holders.len(),
-                    fresh: true,
                 })
             }
             (true, Mode::Shared, Mode::Exclusive) => {
@@ -351,8 +347,8 @@ mod tests {
         e.hold_again(S, issue(0));
         let second = e.try_grant(S, 7, true, ANY, &mut issue).unwrap();
         assert_eq!(
-            (second.count, second.fresh, e.inspect()),
-            (2, true, (false, 2))
+            (second.count, second.token, e.inspect()),
+            (2, 102, (false, 2))
         );
         assert_eq!(
             e.try_grant(X, 0, true, ANY, &mut issue),
@@ -370,7 +366,6 @@ mod tests {
             Grant {
                 token: 100,
                 count: 1,
-                fresh: false
             }
         );
         // Two references: the first release leaves the holding.
@@ -397,7 +392,7 @@ mod tests {
             Err(Contention::AtLimit(2))
         );
         let rejoin = e.try_grant(S, 2, true, 2, &mut issue).unwrap();
-        assert_eq!((rejoin.count, rejoin.fresh), (2, false));
+        assert_eq!((rejoin.count, rejoin.token), (2, 101), "same token");
         // A limit of 0 counts as 1.
         let mut lone = entry(S, 1, &mut issue);
         assert_eq!(

@@ -51,6 +51,17 @@ impl Globals {
         }
     }
 
+    /// What makes new holdings under a shard lock: each takes the next token of the shard's
+    /// counter `next` (I12) and is held from now.
+    #[inline]
+    pub(crate) fn issuer<'a>(&'a self, next: &'a mut u64) -> impl FnMut(u64) -> Holder + 'a {
+        move |owner| {
+            let token = *next;
+            *next += 1;
+            self.new_holder(owner, token)
+        }
+    }
+
     /// A new holding for `owner` with `token` (from its shard's counter), held from now.
     #[inline]
     pub(crate) fn new_holder(&self, owner: u64, token: u64) -> Holder {

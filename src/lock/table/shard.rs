@@ -184,11 +184,6 @@ impl ShardState {
         }
     }
 
-    /// The entries that are not the idle one.
-    fn live(&self) -> usize {
-        self.map.len() - usize::from(self.idle.is_some())
-    }
-
     /// The token this shard issues next (every token it issued is below it).
     pub(crate) fn next_token(&self) -> u64 {
         self.next_token
@@ -196,7 +191,7 @@ impl ShardState {
 
     /// How many names are held or waited for in this shard (the idle entry is not counted).
     pub(crate) fn len(&self) -> usize {
-        self.live()
+        self.map.len() - usize::from(self.idle.is_some())
     }
 
     /// The counters of this shard: grants are the tokens issued (one per new holding), releases
@@ -256,7 +251,7 @@ impl Shard {
     /// whether it is empty, so the table frees it (I7).
     pub(crate) fn orphan(&self) -> bool {
         let mut state = self.state.lock();
-        state.orphaned = state.live() > 0;
+        state.orphaned = state.len() > 0;
         !state.orphaned
     }
 
@@ -275,12 +270,7 @@ impl Shard {
         let globals = &*self.globals;
         let mut guard = self.state.lock();
         let shard = &mut *guard;
-        let next = &mut shard.next_token;
-        let mut issue = |owner| {
-            let token = *next;
-            *next += 1;
-            globals.new_holder(owner, token)
-        };
+        let mut issue = globals.issuer(&mut shard.next_token);
         let slot = shard.map.entry(
             key.hash,
             |n| n.name().as_bytes() == key.name.as_bytes(),
@@ -363,12 +353,7 @@ impl Shard {
         let released = {
             let mut guard = self.state.lock();
             let shard = &mut *guard;
-            let next = &mut shard.next_token;
-            let mut issue = |owner| {
-                let token = *next;
-                *next += 1;
-                globals.new_holder(owner, token)
-            };
+            let mut issue = globals.issuer(&mut shard.next_token);
             let stats = &mut shard.stats;
             // SAFETY: (I1, I5) the shard lock is held, the caller keeps the node alive, and the
             // reference does not leave `with_state_mut`. (A node that left the table has no
@@ -388,12 +373,13 @@ impl Shard {
                 })
             }
             .map_or((None, false), |(left, idle)| (Some(left), idle));
+            drop(issue); // done with the token counter: the shard is whole again
             if idle {
                 shard.park(hash, node, globals);
             }
             Released {
                 left,
-                dead: left.is_some() && shard.orphaned && shard.live() == 0,
+                dead: left.is_some() && shard.orphaned && shard.len() == 0,
             }
         };
         // Outside the shard lock (I2): a woken task may run at once and want it.
@@ -426,12 +412,7 @@ impl Shard {
                 .find(key)
                 .expect("a queued waiter's entry exists")
                 .ptr();
-            let next = &mut shard.next_token;
-            let mut issue = |owner| {
-                let token = *next;
-                *next += 1;
-                globals.new_holder(owner, token)
-            };
+            let mut issue = globals.issuer(&mut shard.next_token);
             let stats = &mut shard.stats;
             // SAFETY: (I1) the shard lock is held, the node is in the table, and the reference
             // does not leave `with_state_mut`.
@@ -448,6 +429,7 @@ impl Shard {
                     entry.is_idle()
                 })
             };
+            drop(issue);
             if idle {
                 shard.park(key.hash, node, globals);
             }
