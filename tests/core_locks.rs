@@ -222,6 +222,41 @@ fn keep_and_release_by_name() {
 }
 
 #[test]
+fn a_stale_guard_never_releases_a_later_holding_of_its_name() {
+    let mgr = LockManager::new();
+    let s = mgr.session();
+    for mode in ["exclusive", "shared"] {
+        let (stale, token) = match mode {
+            "exclusive" => {
+                let g = s.get("k").unwrap();
+                let t = g.token();
+                assert!(s.release("k"));
+                (Box::new(g) as Box<dyn std::any::Any>, t)
+            }
+            _ => {
+                let g = s.get_shared("k").unwrap();
+                let t = g.token();
+                assert!(s.release_shared("k"));
+                (Box::new(g) as Box<dyn std::any::Any>, t)
+            }
+        };
+        // Other names come and go (entries are reused), then the session takes "k" again.
+        for i in 0..100 {
+            drop(s.get(format!("other-{i}")).unwrap());
+        }
+        let again = s.get("k").unwrap();
+        assert!(again.token() > token, "{mode}: a new holding");
+        drop(stale); // its holding ended: a no-op
+        assert!(
+            mgr.inspect("k") && s.holds("k"),
+            "{mode}: the later holding stays"
+        );
+        drop(again);
+        assert!(!mgr.inspect("k") && !s.holds("k"));
+    }
+}
+
+#[test]
 fn lock_limit_per_session() {
     let mgr = LockManager::new();
     let s = mgr.session();

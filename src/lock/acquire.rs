@@ -74,8 +74,7 @@ impl<'a> Request<'a> {
             };
         };
         let mut state = session.state.lock();
-        state.check_open(session.id)?;
-        state.check_limit(key, self.mode)?;
+        state.check_request(session.id, key, self.mode)?;
         match shard.acquire(key, self.mode, session.id, queue, self.limit) {
             Acquired::Granted(g) => {
                 // SAFETY: (I3, I4) the grant is held, and the session's state lock keeps it so.
@@ -204,7 +203,7 @@ impl<'a> Request<'a> {
         if let Settled::Granted(g) = self.core.table.settle(key, waiter, CancelReason::Cancelled) {
             let left = self.core.table.give_back(key, &g);
             if let (Some(state), Some(0) | None) = (&mut state, left) {
-                state.forget(&self.core.table, key, self.mode, g.token);
+                state.forget(&self.core.table, key.hash, g.node, self.mode, g.token);
             }
         }
     }

@@ -230,6 +230,11 @@ impl<S> NodePtr<S> {
     pub(crate) fn is(self, node: &NodeRef<S>) -> bool {
         self.ptr == node.ptr
     }
+
+    /// Whether `other` points to the same node.
+    pub(crate) fn is_ptr(self, other: NodePtr<S>) -> bool {
+        self.ptr == other.ptr
+    }
 }
 
 impl<S> Clone for NodeRef<S> {

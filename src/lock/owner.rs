@@ -68,16 +68,24 @@ impl SessionState {
         }
     }
 
-    pub(crate) fn check_open(&self, id: u64) -> Result<(), Error> {
-        if self.closed {
-            Err(Error::SessionClosed { session: id })
+    /// Whether a new request may proceed: the session is open and, if it has a lock limit, the
+    /// request fits it (re-acquiring a held lock always works). The common case (open, no limit)
+    /// costs two tests; the errors are made out of line.
+    #[inline]
+    pub(crate) fn check_request(&self, id: u64, key: Key<'_>, mode: Mode) -> Result<(), Error> {
+        if self.closed || self.limit.is_some() {
+            self.check_slow(id, key, mode)
         } else {
             Ok(())
         }
     }
 
-    /// A new holding must fit the limit; re-acquiring a held lock always works.
-    pub(crate) fn check_limit(&self, key: Key<'_>, mode: Mode) -> Result<(), Error> {
+    #[cold]
+    #[inline(never)]
+    fn check_slow(&self, id: u64, key: Key<'_>, mode: Mode) -> Result<(), Error> {
+        if self.closed {
+            return Err(Error::SessionClosed { session: id });
+        }
         match self.limit {
             Some(limit)
                 if self.exclusive.len() + self.shared.len() >= limit
@@ -109,11 +117,17 @@ impl SessionState {
         unsafe { self.holdings_mut(mode).record(table, hash, node, token) }
     }
 
-    /// Forgets a holding that ended, if `token` is still the recorded one.
+    /// Forgets a holding of `node` that ended, if `token` is still the recorded one.
     #[inline]
-    pub(crate) fn forget(&mut self, table: &Table, key: Key<'_>, mode: Mode, token: u64) {
-        self.holdings_mut(mode)
-            .remove_if(table, key.hash, key.name, token);
+    pub(crate) fn forget(
+        &mut self,
+        table: &Table,
+        hash: u64,
+        node: EntryPtr,
+        mode: Mode,
+        token: u64,
+    ) {
+        self.holdings_mut(mode).remove_if(table, hash, node, token);
     }
 
     /// Removes `waiter` from the pending list; false if it is not there (the session closed).
@@ -145,17 +159,16 @@ impl SessionInner {
     #[inline]
     pub(crate) fn release_ref(&self, node: &Node, hash: u64, mode: Mode, token: u64) {
         let table = &self.core.table;
-        let key = Key {
-            name: node.name(),
-            hash,
-        };
         let mut state = self.state.lock();
-        if state.holdings(mode).get(hash, key.name) != Some(token) {
-            return; // released by name, or the session closed: nothing left to release
-        }
-        if let Some(0) | None = table.release_hashed(key, node, token, Release::One) {
-            state.forget(table, key, mode, token);
-        }
+        // A no-op when the holding was released by name or the session closed.
+        state
+            .holdings_mut(mode)
+            .release_ref(table, hash, node.ptr(), token, || {
+                // SAFETY: (I4, I5) the holding is recorded, so it is held and only this
+                // session, whose state lock is held, can end it; the guard's counted reference
+                // keeps the node in any case.
+                unsafe { table.release_hashed(hash, node.ptr(), token, Release::One) }
+            });
     }
 
     pub(crate) fn release_by_name(&self, name: &Name, mode: Mode) -> bool {
@@ -165,9 +178,9 @@ impl SessionInner {
         let Some((node, token)) = state.holdings_mut(mode).remove(table, key.hash, name) else {
             return false;
         };
-        table
-            .release_hashed(key, &node, token, Release::All)
-            .is_some()
+        // SAFETY: (I4) the holding was recorded, so it is held, and only this session (whose state
+        // lock is held) can end it: this does.
+        unsafe { table.release_hashed(key.hash, node, token, Release::All) }.is_some()
     }
 
     /// Takes every pending wait out of its queue without a grant; a grant that already reached
@@ -207,7 +220,9 @@ impl SessionInner {
             std::mem::take(&mut state.shared),
         );
         for (node, token) in exclusive.take().chain(shared.take()) {
-            table.release(&node, token, Release::Orphan);
+            // SAFETY: (I4) each holding was recorded, so it is held, and only this session (whose
+            // state lock is held) can end it: this does.
+            unsafe { table.release(node, token, Release::Orphan) };
         }
         drop(state);
         self.core.unregister(self.id);

@@ -123,8 +123,8 @@ impl Session {
         let state = self.inner.state.lock();
         state
             .holdings(Mode::Exclusive)
-            .nodes()
-            .map(|node| node.name().to_arc())
+            .names()
+            .map(Name::to_arc)
             .collect()
     }
 

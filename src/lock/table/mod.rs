@@ -34,9 +34,12 @@
 //!   state lock, which every session grant is recorded under), or the party that settles a wait a
 //!   grant reached but nobody received. So a session-less guard's uncounted entry pointer is valid
 //!   until its own release: the holding keeps the entry in the map (I3), and the map keeps the
-//!   node (I5).
+//!   node (I5). Likewise a session's record of a holding (an uncounted pointer) is valid while it
+//!   is recorded: the session removes the record under the same state-lock hold that ends the
+//!   holding.
 //! - **I5 (node lifetime).** A node is freed when its last counted reference drops. The map holds
-//!   one while the entry is in it; a session holds one per recorded holding and per guard.
+//!   one while the entry is in it, and a session's guard holds one (the session can end the
+//!   holding while the guard lives, and the guard's name must stay readable).
 //! - **I6 (names are fixed while shared).** A node's name bytes and length are written only when
 //!   it is made or reused, and it is reused only when it is the sole reference (the shard's spare,
 //!   under the shard lock).
@@ -149,29 +152,32 @@ impl Table {
     }
 
     /// Releases `node`'s holding with `token`; see [`Shard::release`].
-    pub(crate) fn release(&self, node: &Node, token: u64, how: Release) -> Option<u64> {
-        let hash = self.globals.hash(node.name());
-        // SAFETY: (I5) the counted reference keeps the node alive.
-        let released = unsafe { self.shard(hash).release(hash, node.ptr(), token, how) };
+    ///
+    /// # Safety
+    /// The holding is held and only the caller can end it (I4), so `node` is alive.
+    pub(crate) unsafe fn release(&self, node: EntryPtr, token: u64, how: Release) -> Option<u64> {
+        // SAFETY: (I3, I4) the holding keeps the node alive (the caller says so).
+        let hash = self.globals.hash(unsafe { node.name() });
+        // SAFETY: (I3, I4) as above, until this release, its last use here.
+        let released = unsafe { self.shard(hash).release(hash, node, token, how) };
         debug_assert!(!released.dead, "a live table's shard is never orphaned");
         released.left
     }
 
-    /// As [`release`](Self::release), for a node whose name's key is known.
+    /// As [`release`](Self::release), for a node whose name hashes to `hash`.
+    ///
+    /// # Safety
+    /// As for [`release`](Self::release).
     #[inline]
-    pub(crate) fn release_hashed(
+    pub(crate) unsafe fn release_hashed(
         &self,
-        key: Key<'_>,
-        node: &Node,
+        hash: u64,
+        node: EntryPtr,
         token: u64,
         how: Release,
     ) -> Option<u64> {
-        debug_assert_eq!(key.hash, self.globals.hash(node.name()));
-        // SAFETY: (I5) the counted reference keeps the node alive.
-        let released = unsafe {
-            self.shard(key.hash)
-                .release(key.hash, node.ptr(), token, how)
-        };
+        // SAFETY: (I3, I4) the holding keeps the node alive until this release (the caller says so).
+        let released = unsafe { self.shard(hash).release(hash, node, token, how) };
         debug_assert!(!released.dead, "a live table's shard is never orphaned");
         released.left
     }
