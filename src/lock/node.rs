@@ -5,8 +5,9 @@
 //! guard finds its entry again by pointer, not by comparing names: a guard of no session holds an
 //! uncounted [`NodePtr`], which its own holding keeps valid (the entry stays in the table while it
 //! is held, and nothing but that guard can end the holding), so the hot path touches no reference
-//! count; a session's guards and holdings lists keep counted references, since the session can end
-//! a holding while its guards live on. The state inside is only ever touched with the owning
+//! count; a session's holdings list keeps uncounted pointers too (valid while recorded: only the
+//! session ends those holdings, and it drops the record as it does), and a session's guards keep
+//! counted references, since the session can end a holding while its guards live on. The state inside is only ever touched with the owning
 //! shard's mutex held, which is what makes the `UnsafeCell` sound; every access goes through
 //! [`NodeRef::state`] or [`NodePtr::state`], whose callers say so.
 
