@@ -98,6 +98,10 @@ pub mod protocol;
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp-server")))]
 pub mod server;
 
+#[cfg(feature = "etcd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
+pub mod etcd;
+
 pub use lock::{
     Builder, Contention, Error, ExclusiveGuard, HolderInfo, LockInfo, LockManager, LockName, Mode,
     Name, Session, SharedGuard, Snapshot, Stats, WaiterInfo,

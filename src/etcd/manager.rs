@@ -1,0 +1,183 @@
+//! [`EtcdManager`]: the connection to the cluster, sessions, and cluster-wide inspection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use etcd_client::{Client, ConnectOptions};
+
+use super::call::within;
+use super::config::EtcdConfig;
+use super::error::Error;
+use super::keys;
+use super::lease::Lease;
+use super::read::Entry;
+use super::rule::{Verdict, evaluate};
+use super::session::EtcdSession;
+use super::shared::Shared;
+use crate::lock::{Mode, Name};
+
+/// A lock table kept in an etcd cluster: the same sessions, exclusive and counted shared locks,
+/// FIFO waits and per-name fencing tokens as [`LockManager`](crate::LockManager), shared by every
+/// process that connects with the same endpoints and prefix. Cheap to clone.
+#[derive(Clone)]
+pub struct EtcdManager {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EtcdManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdManager")
+            .field("endpoints", &self.shared.config.endpoints)
+            .field("prefix", &self.shared.config.prefix)
+            .finish()
+    }
+}
+
+/// One lock as the cluster holds it, in a [`EtcdManager::snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EtcdLockInfo {
+    /// The lock's name.
+    pub name: Arc<Name>,
+    /// Its requests, oldest first: holders first, then the queue.
+    pub requests: Vec<EtcdRequestInfo>,
+}
+
+/// One request key of a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EtcdRequestInfo {
+    /// The session that made it (`<lease id in hex>.<n>`).
+    pub session: String,
+    /// The holder label of its manager ([`EtcdConfig::label`]).
+    pub label: String,
+    /// The mode it asks for or holds.
+    pub mode: Mode,
+    /// Whether it holds the lock (otherwise it waits).
+    pub granted: bool,
+    /// Its fencing token (the key's `create_revision`).
+    pub token: u64,
+    /// When the request was made.
+    pub since: SystemTime,
+}
+
+impl EtcdManager {
+    /// Connects to the cluster (any of `config.endpoints`).
+    pub async fn connect(config: EtcdConfig) -> Result<EtcdManager, Error> {
+        let options = ConnectOptions::new()
+            .with_connect_timeout(config.request_timeout)
+            .with_keep_alive(Duration::from_secs(2), config.request_timeout);
+        let client = within(
+            "connect",
+            config.request_timeout,
+            Client::connect(config.endpoints.clone(), Some(options)),
+        )
+        .await?;
+        Ok(EtcdManager {
+            shared: Arc::new(Shared {
+                client,
+                config,
+                next_session: AtomicU64::new(0),
+                lease: tokio::sync::Mutex::new(None),
+            }),
+        })
+    }
+
+    /// A new session with a lease of its own (one keep-alive stream per session).
+    pub async fn session(&self) -> Result<EtcdSession, Error> {
+        let s = &self.shared;
+        let lease = Lease::grant(&s.client, s.config.ttl_secs(), s.limit()).await?;
+        Ok(EtcdSession::new(s.clone(), lease, 0, true))
+    }
+
+    /// A new session on the manager's own lease, shared by every such session: one keep-alive
+    /// stream however many sessions (a server's connections). Its keys are removed one by one
+    /// when it closes; if the shared lease is lost, every session on it is lost. A lost shared
+    /// lease is replaced by a new one for sessions made afterwards.
+    pub async fn session_on_shared_lease(&self) -> Result<EtcdSession, Error> {
+        let s = &self.shared;
+        let lease = {
+            let mut slot = s.lease.lock().await;
+            match &*slot {
+                Some(l) if !l.is_lost() => l.clone(),
+                _ => {
+                    let l = Lease::grant(&s.client, s.config.ttl_secs(), s.limit()).await?;
+                    *slot = Some(l.clone());
+                    l
+                }
+            }
+        };
+        let n = s.next_session.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(EtcdSession::new(s.clone(), lease, n, false))
+    }
+
+    /// Whether `name` is held exclusively, by anyone in the cluster.
+    pub async fn inspect(&self, name: impl AsRef<[u8]>) -> Result<bool, Error> {
+        let (_, held) = self.shared.read_name(name.as_ref()).await?;
+        let verdicts = evaluate(&held.iter().map(Entry::request).collect::<Vec<_>>());
+        Ok(held
+            .first()
+            .is_some_and(|e| e.value.mode == Mode::Exclusive)
+            && matches!(verdicts.first(), Some(Verdict::Granted { .. })))
+    }
+
+    /// How many hold `name` shared, cluster-wide.
+    pub async fn inspect_shared(&self, name: impl AsRef<[u8]>) -> Result<usize, Error> {
+        let (_, held) = self.shared.read_name(name.as_ref()).await?;
+        let verdicts = evaluate(&held.iter().map(Entry::request).collect::<Vec<_>>());
+        Ok(held
+            .iter()
+            .zip(&verdicts)
+            .filter(|(e, v)| e.value.mode == Mode::Shared && matches!(v, Verdict::Granted { .. }))
+            .count())
+    }
+
+    /// Every lock with its holders and waiters, cluster-wide, from one consistent read.
+    pub async fn snapshot(&self) -> Result<Vec<EtcdLockInfo>, Error> {
+        let (_, all) = self
+            .shared
+            .read_range(keys::all_locks(&self.shared.config.prefix))
+            .await?;
+        let mut by_name: Vec<(Vec<u8>, Vec<Entry>)> = Vec::new();
+        for e in all {
+            match by_name.iter_mut().find(|(n, _)| *n == e.name) {
+                Some((_, list)) => list.push(e),
+                None => by_name.push((e.name.clone(), vec![e])),
+            }
+        }
+        by_name.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(by_name
+            .into_iter()
+            .map(|(name, list)| {
+                let verdicts = evaluate(&list.iter().map(Entry::request).collect::<Vec<_>>());
+                EtcdLockInfo {
+                    name: Name::new(&name).to_arc(),
+                    requests: list
+                        .into_iter()
+                        .zip(verdicts)
+                        .map(|(e, v)| EtcdRequestInfo {
+                            session: e.session,
+                            label: e.value.label,
+                            mode: e.value.mode,
+                            granted: matches!(v, Verdict::Granted { .. }),
+                            token: e.revision as u64,
+                            since: UNIX_EPOCH + Duration::from_micros(e.value.since_us),
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// The etcd client itself, for a store that checks fencing tokens inside its own Txn
+    /// (`Compare::create_revision(key, Equal, token)`).
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+
+    /// The configuration it was connected with.
+    pub fn config(&self) -> &EtcdConfig {
+        &self.shared.config
+    }
+}

@@ -1,0 +1,283 @@
+//! A session's own state ([`SessionInner`]), shared by the session and its guards: its lease,
+//! what it holds and waits for, and the requests it makes of the cluster (enqueue, fenced
+//! delete, watch for a deletion).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use etcd_client::{
+    Compare, CompareOp, EventType, PutOptions, Txn, TxnOp, WatchFilterType, WatchOptions,
+};
+
+use super::call::within;
+use super::error::Error;
+use super::keys::{self, Value};
+use super::lease::Lease;
+use super::read::{Entry, range_options};
+use super::shared::Shared;
+use crate::lock::Mode;
+
+/// A session's knowledge of one of its request keys.
+pub(crate) enum Slot {
+    /// An acquire is under way.
+    Pending,
+    Held {
+        mode: Mode,
+        token: i64,
+        count: usize,
+        refs: usize,
+    },
+}
+
+pub(crate) struct SessionInner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: String,
+    pub(crate) lease: Arc<Lease>,
+    pub(crate) own_lease: bool,
+    pub(crate) slots: Mutex<HashMap<Vec<u8>, Slot>>,
+    pub(crate) closed: AtomicBool,
+    /// Set when one of its keys was found deleted by someone else.
+    pub(crate) key_lost: AtomicBool,
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
+}
+
+impl SessionInner {
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lease.is_lost() || self.key_lost.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.closed.load(Ordering::Relaxed) {
+            Err(Error::SessionClosed {
+                session: self.id.clone(),
+            })
+        } else if self.is_lost() {
+            Err(Error::SessionLost {
+                session: self.id.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn spawn(
+        self: Arc<Self>,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        match tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime.clone())
+        {
+            Some(rt) => {
+                rt.spawn(work);
+            }
+            None => {
+                tracing::warn!(session = %self.id, "no runtime to release on: the lease TTL will")
+            }
+        }
+    }
+
+    /// Puts the request key unless it exists, and reads the name's requests, in one Txn. A key
+    /// left by an earlier holding of this session (a release still under way) is deleted first,
+    /// so every request starts a new place in the queue with a new token.
+    pub(crate) async fn enqueue(
+        &self,
+        name: &[u8],
+        key: &[u8],
+        mode: Mode,
+        limit: usize,
+    ) -> Result<(i64, Vec<Entry>), Error> {
+        let shared = &self.shared;
+        let prefix = &shared.config.prefix;
+        let range = keys::name_range(prefix, name);
+        let since_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let value = Value {
+            mode,
+            limit,
+            since_us,
+            label: shared.config.label.clone(),
+        }
+        .encode();
+        for _ in 0..3 {
+            let txn = Txn::new()
+                .when([Compare::create_revision(key.to_vec(), CompareOp::Equal, 0)])
+                .and_then([
+                    TxnOp::put(
+                        key.to_vec(),
+                        value.clone(),
+                        Some(PutOptions::new().with_lease(self.lease.id)),
+                    ),
+                    TxnOp::get(range.clone(), Some(range_options())),
+                ])
+                .or_else([TxnOp::get(key.to_vec(), None)]);
+            let mut c = shared.client.clone();
+            let resp = within("enqueue txn", shared.limit(), c.txn(txn)).await?;
+            let revision = resp.header().map_or(0, |h| h.revision());
+            let ops = resp.op_responses();
+            if resp.succeeded() {
+                let held = ops.iter().find_map(|op| match op {
+                    etcd_client::TxnOpResponse::Get(g) => {
+                        Some(super::read::entries(prefix, g.kvs()))
+                    }
+                    _ => None,
+                });
+                return Ok((revision, held.unwrap_or_default()));
+            }
+            // A stale key of ours: withdraw it (fenced), then enqueue afresh.
+            let stale = ops.iter().find_map(|op| match op {
+                etcd_client::TxnOpResponse::Get(g) => {
+                    g.kvs().first().map(|kv| kv.create_revision())
+                }
+                _ => None,
+            });
+            if let Some(rev) = stale {
+                self.fenced_delete(key, rev).await?;
+            }
+        }
+        Err(Error::Backend {
+            what: "enqueue txn",
+            source: Arc::new(etcd_client::Error::InvalidArgs(
+                "the request key kept reappearing".into(),
+            )),
+        })
+    }
+
+    /// Deletes `key` if it is still the request made at `revision` (never a newer one).
+    pub(crate) async fn fenced_delete(&self, key: &[u8], revision: i64) -> Result<bool, Error> {
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                key.to_vec(),
+                CompareOp::Equal,
+                revision,
+            )])
+            .and_then([TxnOp::delete(key.to_vec(), None)]);
+        let mut c = self.shared.client.clone();
+        let resp = within("fenced delete", self.shared.limit(), c.txn(txn)).await?;
+        Ok(resp.succeeded())
+    }
+
+    /// Waits for a deletion of `key` (or, with `prefix`, of any key under it) from `from` on, at
+    /// most `left`; false if the time ran out. A broken watch ends the wait early (the caller
+    /// reads again, which is always safe).
+    pub(crate) async fn wait_for_delete(
+        &self,
+        (key, prefix): (Vec<u8>, bool),
+        from: i64,
+        left: Option<Duration>,
+    ) -> Result<bool, Error> {
+        let mut options = WatchOptions::new()
+            .with_start_revision(from)
+            .with_filters([WatchFilterType::NoPut]);
+        if prefix {
+            options = options.with_prefix();
+        }
+        let watching = async {
+            let mut c = self.shared.client.clone();
+            let mut stream =
+                match within("watch", self.shared.limit(), c.watch(key, Some(options))).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "watch failed; reading again");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        return;
+                    }
+                };
+            loop {
+                match stream.message().await {
+                    Ok(Some(r)) if r.canceled() || r.compact_revision() > 0 => return,
+                    Ok(Some(r))
+                        if r.events()
+                            .iter()
+                            .any(|e| e.event_type() == EventType::Delete) =>
+                    {
+                        return;
+                    }
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        return;
+                    }
+                }
+            }
+        };
+        match left {
+            None => {
+                watching.await;
+                Ok(true)
+            }
+            Some(d) => Ok(tokio::time::timeout(d, watching).await.is_ok()),
+        }
+    }
+
+    /// A guard of holding `token` was dropped or released: one reference goes; the last one
+    /// deletes the key.
+    pub(crate) fn drop_ref(&self, name: &[u8], mode: Mode, token: u64) -> Option<i64> {
+        let mut slots = self.slots.lock().unwrap();
+        match slots.get_mut(name) {
+            Some(Slot::Held {
+                mode: m,
+                token: t,
+                refs,
+                ..
+            }) if *m == mode && *t as u64 == token => {
+                *refs -= 1;
+                if *refs == 0 {
+                    slots.remove(name);
+                    Some(token as i64)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn key_of(&self, name: &[u8]) -> Vec<u8> {
+        keys::request_key(&self.shared.config.prefix, name, &self.id)
+    }
+
+    pub(crate) async fn release_by_name(&self, name: &[u8], mode: Mode) -> Result<bool, Error> {
+        let token = {
+            let mut slots = self.slots.lock().unwrap();
+            match slots.get(name) {
+                Some(Slot::Held { mode: m, token, .. }) if *m == mode => {
+                    let t = *token;
+                    slots.remove(name);
+                    t
+                }
+                _ => return Ok(false),
+            }
+        };
+        self.fenced_delete(&self.key_of(name), token).await
+    }
+
+    pub(crate) async fn close(&self) -> Result<(), Error> {
+        if self.closed.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let held: Vec<(Vec<u8>, i64)> = self
+            .slots
+            .lock()
+            .unwrap()
+            .drain()
+            .filter_map(|(name, slot)| match slot {
+                Slot::Held { token, .. } => Some((name, token)),
+                Slot::Pending => None,
+            })
+            .collect();
+        if self.own_lease {
+            return self
+                .lease
+                .revoke(&self.shared.client, self.shared.limit())
+                .await;
+        }
+        for (name, token) in held {
+            self.fenced_delete(&self.key_of(&name), token).await?;
+        }
+        Ok(())
+    }
+}

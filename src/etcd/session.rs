@@ -1,0 +1,352 @@
+//! [`EtcdSession`]: an owner of etcd-backed locks, and the acquire recipe (one Txn to enqueue
+//! and read, then watches on what blocks it, deciding "granted" only from a read that includes
+//! its own key).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::error::Error;
+use super::guard::{EtcdExclusiveGuard, EtcdSharedGuard, Grip};
+use super::keys;
+use super::lease::Lease;
+use super::owner::{SessionInner, Slot};
+use super::read::Entry;
+use super::rule::{Verdict, Watch, evaluate};
+use super::shared::Shared;
+use crate::lock::{Contention, Mode, Name};
+
+/// How long an acquire may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Try,
+    Forever,
+    For(Duration),
+}
+
+/// An owner of locks in the cluster, like [`Session`](crate::Session): its requests live under
+/// its lease, so they all go when it closes, is dropped, or its process dies (after the lease
+/// TTL). Methods take `&self`; a session may wait for several names at once.
+pub struct EtcdSession {
+    inner: Arc<SessionInner>,
+}
+
+impl std::fmt::Debug for EtcdSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdSession")
+            .field("id", &self.inner.id)
+            .finish()
+    }
+}
+
+impl EtcdSession {
+    pub(crate) fn new(shared: Arc<Shared>, lease: Arc<Lease>, n: u64, own_lease: bool) -> Self {
+        EtcdSession {
+            inner: Arc::new(SessionInner {
+                id: format!("{:x}.{n}", lease.id),
+                shared,
+                lease,
+                own_lease,
+                slots: Mutex::new(HashMap::new()),
+                closed: AtomicBool::new(false),
+                key_lost: AtomicBool::new(false),
+                runtime: tokio::runtime::Handle::try_current().ok(),
+            }),
+        }
+    }
+
+    /// The session's id as its keys and snapshots show it (`<lease id in hex>.<n>`).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// Whether the session is known to be lost (see [`Error::SessionLost`]).
+    pub fn is_lost(&self) -> bool {
+        self.inner.is_lost()
+    }
+
+    /// Completes when the session is lost: its lease expired or was revoked, or could not be
+    /// renewed within its TTL. Whoever holds locks through it must stop relying on them.
+    pub async fn lost(&self) {
+        self.inner.lease.lost().await
+    }
+
+    /// Exclusive try: granted now or [`Error::WouldBlock`].
+    pub async fn get(&self, name: impl AsRef<[u8]>) -> Result<EtcdExclusiveGuard, Error> {
+        let (grip, _) = self
+            .acquire(name.as_ref(), Mode::Exclusive, 1, Wait::Try)
+            .await?;
+        Ok(EtcdExclusiveGuard::new(grip))
+    }
+
+    /// Shared try.
+    pub async fn get_shared(&self, name: impl AsRef<[u8]>) -> Result<EtcdSharedGuard, Error> {
+        let (grip, count) = self
+            .acquire(name.as_ref(), Mode::Shared, usize::MAX, Wait::Try)
+            .await?;
+        Ok(EtcdSharedGuard::new(grip, count))
+    }
+
+    /// Shared try that joins only while fewer than `max` hold it (0 counts as 1).
+    pub async fn get_shared_max(
+        &self,
+        name: impl AsRef<[u8]>,
+        max: usize,
+    ) -> Result<EtcdSharedGuard, Error> {
+        let (grip, count) = self
+            .acquire(name.as_ref(), Mode::Shared, max.max(1), Wait::Try)
+            .await?;
+        Ok(EtcdSharedGuard::new(grip, count))
+    }
+
+    /// Exclusive wait, first come first served.
+    ///
+    /// # Cancel safety
+    /// Dropping the future withdraws the request (its key is deleted in the background).
+    pub async fn lock(&self, name: impl AsRef<[u8]>) -> Result<EtcdExclusiveGuard, Error> {
+        let (grip, _) = self
+            .acquire(name.as_ref(), Mode::Exclusive, 1, Wait::Forever)
+            .await?;
+        Ok(EtcdExclusiveGuard::new(grip))
+    }
+
+    /// Shared wait. Cancel safe as [`lock`](Self::lock).
+    pub async fn lock_shared(&self, name: impl AsRef<[u8]>) -> Result<EtcdSharedGuard, Error> {
+        let (grip, count) = self
+            .acquire(name.as_ref(), Mode::Shared, usize::MAX, Wait::Forever)
+            .await?;
+        Ok(EtcdSharedGuard::new(grip, count))
+    }
+
+    /// Exclusive wait of at most `limit`, then [`Error::Timeout`]. Cancel safe as
+    /// [`lock`](Self::lock).
+    pub async fn lock_timeout(
+        &self,
+        name: impl AsRef<[u8]>,
+        limit: Duration,
+    ) -> Result<EtcdExclusiveGuard, Error> {
+        let (grip, _) = self
+            .acquire(name.as_ref(), Mode::Exclusive, 1, Wait::For(limit))
+            .await?;
+        Ok(EtcdExclusiveGuard::new(grip))
+    }
+
+    /// Shared wait of at most `limit`. Cancel safe as [`lock`](Self::lock).
+    pub async fn lock_shared_timeout(
+        &self,
+        name: impl AsRef<[u8]>,
+        limit: Duration,
+    ) -> Result<EtcdSharedGuard, Error> {
+        let (grip, count) = self
+            .acquire(name.as_ref(), Mode::Shared, usize::MAX, Wait::For(limit))
+            .await?;
+        Ok(EtcdSharedGuard::new(grip, count))
+    }
+
+    /// Shared wait of at most `limit` to join while fewer than `max` hold it. Cancel safe as
+    /// [`lock`](Self::lock).
+    pub async fn lock_shared_max_timeout(
+        &self,
+        name: impl AsRef<[u8]>,
+        max: usize,
+        limit: Duration,
+    ) -> Result<EtcdSharedGuard, Error> {
+        let (grip, count) = self
+            .acquire(name.as_ref(), Mode::Shared, max.max(1), Wait::For(limit))
+            .await?;
+        Ok(EtcdSharedGuard::new(grip, count))
+    }
+
+    /// Releases this session's exclusive holding of `name`, whatever its guards; false if it
+    /// held none.
+    pub async fn release(&self, name: impl AsRef<[u8]>) -> Result<bool, Error> {
+        self.inner
+            .release_by_name(name.as_ref(), Mode::Exclusive)
+            .await
+    }
+
+    /// Releases this session's shared holding of `name`; false if it held none.
+    pub async fn release_shared(&self, name: impl AsRef<[u8]>) -> Result<bool, Error> {
+        self.inner
+            .release_by_name(name.as_ref(), Mode::Shared)
+            .await
+    }
+
+    /// Ends the session: every request and holding goes (an own lease is revoked). Idempotent.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.inner.close().await
+    }
+
+    async fn acquire(
+        &self,
+        name: &[u8],
+        mode: Mode,
+        limit: usize,
+        wait: Wait,
+    ) -> Result<(Grip, usize), Error> {
+        let inner = &self.inner;
+        inner.check()?;
+        let arc_name = Name::new(name).to_arc();
+        {
+            let mut slots = inner.slots.lock().unwrap();
+            match slots.get_mut(name) {
+                Some(Slot::Held {
+                    mode: m,
+                    token,
+                    count,
+                    refs,
+                }) if *m == mode => {
+                    *refs += 1; // a rejoin: same holding, same token
+                    let grip = Grip::new(inner.clone(), arc_name, mode, *token as u64);
+                    return Ok((grip, *count));
+                }
+                Some(Slot::Held { mode: m, .. }) => {
+                    let reason = match m {
+                        Mode::Exclusive => Contention::HeldExclusive,
+                        Mode::Shared => Contention::HeldShared(1),
+                    };
+                    return Err(Error::WouldBlock {
+                        name: arc_name,
+                        mode,
+                        reason,
+                    });
+                }
+                Some(Slot::Pending) => {
+                    return Err(Error::WouldBlock {
+                        name: arc_name,
+                        mode,
+                        reason: Contention::Queued(1),
+                    });
+                }
+                None => {
+                    slots.insert(name.to_vec(), Slot::Pending);
+                }
+            }
+        }
+        let mut pending = PendingRequest {
+            inner: inner.clone(),
+            name: name.to_vec(),
+            token: None,
+        };
+        let started = Instant::now();
+        let key = keys::request_key(&inner.shared.config.prefix, name, &inner.id);
+        let (mut revision, mut held) = inner.enqueue(name, &key, mode, limit).await?;
+        loop {
+            let me = held.iter().position(|e| e.key == key);
+            let Some(me) = me else {
+                inner.key_lost.store(true, Ordering::Relaxed);
+                return Err(Error::SessionLost {
+                    session: inner.id.clone(),
+                });
+            };
+            let token = held[me].revision;
+            pending.token = Some(token);
+            let verdicts = evaluate(&held.iter().map(Entry::request).collect::<Vec<_>>());
+            match &verdicts[me] {
+                Verdict::Granted { count } => {
+                    pending.token = None;
+                    inner.slots.lock().unwrap().insert(
+                        name.to_vec(),
+                        Slot::Held {
+                            mode,
+                            token,
+                            count: *count,
+                            refs: 1,
+                        },
+                    );
+                    drop(pending);
+                    return Ok((
+                        Grip::new(inner.clone(), arc_name, mode, token as u64),
+                        *count,
+                    ));
+                }
+                Verdict::Blocked { why, watch } => {
+                    let left = match wait {
+                        Wait::Try => {
+                            pending.withdraw().await;
+                            return Err(Error::WouldBlock {
+                                name: arc_name,
+                                mode,
+                                reason: *why,
+                            });
+                        }
+                        Wait::Forever => None,
+                        Wait::For(d) => Some(d.saturating_sub(started.elapsed())),
+                    };
+                    let target = match watch {
+                        Watch::Delete(rev) => held
+                            .iter()
+                            .find(|e| e.revision == *rev)
+                            .map(|e| (e.key.clone(), false))
+                            .expect("the watched request was read"),
+                        Watch::AnyDelete => {
+                            (keys::name_range(&inner.shared.config.prefix, name), true)
+                        }
+                    };
+                    let waited = inner.wait_for_delete(target, revision + 1, left);
+                    let lost = inner.lease.lost();
+                    tokio::select! {
+                        r = waited => {
+                            if !r? {
+                                pending.withdraw().await;
+                                return Err(Error::Timeout { name: arc_name, mode, waited: started.elapsed() });
+                            }
+                        }
+                        _ = lost => return Err(Error::SessionLost { session: inner.id.clone() }),
+                    }
+                    (revision, held) = inner.shared.read_name(name).await?;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for EtcdSession {
+    fn drop(&mut self) {
+        // Like the core: dropping a session ends everything it holds, guards or not.
+        if !self.inner.closed.load(Ordering::Relaxed) {
+            let inner = self.inner.clone();
+            inner.clone().spawn(async move {
+                let _ = inner.close().await;
+            });
+        }
+    }
+}
+
+/// An acquire under way: if it ends without a grant (error, timeout, dropped future), its key
+/// is withdrawn, in the background when the future was dropped.
+struct PendingRequest {
+    inner: Arc<SessionInner>,
+    name: Vec<u8>,
+    /// The key's revision once known; `None` after a grant (nothing to withdraw).
+    token: Option<i64>,
+}
+
+impl PendingRequest {
+    async fn withdraw(&mut self) {
+        if let Some(token) = self.token.take() {
+            let key = self.inner.key_of(&self.name);
+            if let Err(e) = self.inner.fenced_delete(&key, token).await {
+                tracing::debug!(error = %e, "withdrawing a request failed; its lease will");
+            }
+        }
+    }
+}
+
+impl Drop for PendingRequest {
+    fn drop(&mut self) {
+        let mut slots = self.inner.slots.lock().unwrap();
+        if let Some(Slot::Pending) = slots.get(&self.name) {
+            slots.remove(&self.name);
+        }
+        drop(slots);
+        if let Some(token) = self.token.take() {
+            let inner = self.inner.clone();
+            let key = inner.key_of(&self.name);
+            inner.clone().spawn(async move {
+                let _ = inner.fenced_delete(&key, token).await;
+            });
+        }
+    }
+}

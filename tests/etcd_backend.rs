@@ -1,0 +1,237 @@
+//! The etcd backend against a real 3-member cluster (`scripts/etcd-cluster.sh start`; the
+//! endpoints come from `LOCKD_ETCD_ENDPOINTS`). Without that variable the tests skip, unless
+//! `LOCKD_ETCD_REQUIRED=1` (as in `.ci/run`) makes them fail instead.
+#![cfg(feature = "etcd")]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use lockd::Contention;
+use lockd::etcd::{Error, EtcdConfig, EtcdManager};
+
+fn endpoints() -> Option<Vec<String>> {
+    match std::env::var("LOCKD_ETCD_ENDPOINTS") {
+        Ok(e) if !e.is_empty() => Some(e.split(',').map(str::to_string).collect()),
+        _ => {
+            assert!(
+                std::env::var("LOCKD_ETCD_REQUIRED").as_deref() != Ok("1"),
+                "LOCKD_ETCD_REQUIRED=1 but LOCKD_ETCD_ENDPOINTS is not set"
+            );
+            eprintln!("skipped: LOCKD_ETCD_ENDPOINTS is not set (scripts/etcd-cluster.sh start)");
+            None
+        }
+    }
+}
+
+/// A prefix of this test's own, so tests never see each other's keys.
+fn prefix(test: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "lockd-test-{}-{test}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn manager(endpoints: &[String], prefix: &str) -> EtcdManager {
+    EtcdManager::connect(EtcdConfig {
+        endpoints: endpoints.to_vec(),
+        prefix: prefix.into(),
+        lease_ttl: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(10),
+        label: "test".into(),
+    })
+    .await
+    .expect("connect")
+}
+
+/// Nothing is left under the prefix (every request was withdrawn or released).
+async fn assert_empty(mgr: &EtcdManager, prefix: &str) {
+    let mut c = mgr.client().clone();
+    for _ in 0..50 {
+        let left = c
+            .get(
+                format!("{prefix}/"),
+                Some(
+                    etcd_client::GetOptions::new()
+                        .with_prefix()
+                        .with_count_only(),
+                ),
+            )
+            .await
+            .unwrap()
+            .count();
+        if left == 0 {
+            return;
+        }
+        // Background releases (dropped guards) are under way.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("keys left under {prefix}/");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_managers_contend_and_tokens_increase_per_name() {
+    let Some(ep) = endpoints() else { return };
+    let p = prefix("contend");
+    let (a, b) = (manager(&ep, &p).await, manager(&ep, &p).await);
+    let (sa, sb) = (a.session().await.unwrap(), b.session().await.unwrap());
+
+    let g = sa.get("job").await.unwrap();
+    assert!(b.inspect("job").await.unwrap());
+    match sb.get("job").await {
+        Err(Error::WouldBlock { reason, .. }) => assert_eq!(reason, Contention::HeldExclusive),
+        other => panic!("expected WouldBlock, got {other:?}"),
+    }
+    match sb.lock_timeout("job", Duration::from_millis(300)).await {
+        Err(Error::Timeout { .. }) => {}
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    // A waiter is granted when the holder releases (a watch, not polling).
+    let first = g.token();
+    let waiter = tokio::spawn(async move {
+        let g = sb.lock("job").await.unwrap();
+        (g.token(), sb, g)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "granted while held");
+    g.release().await.unwrap();
+    let (second, sb, g2) = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("granted after the release")
+        .unwrap();
+    assert!(
+        second > first,
+        "tokens increase per name: {first} then {second}"
+    );
+    // Re-acquiring by the holding session rejoins: same token.
+    let again = sb.get("job").await.unwrap();
+    assert_eq!(again.token(), second);
+    drop(again);
+    assert!(a.inspect("job").await.unwrap(), "one reference is left");
+    g2.release().await.unwrap();
+    assert!(!a.inspect("job").await.unwrap());
+    sa.close().await.unwrap();
+    sb.close().await.unwrap();
+    assert_empty(&a, &p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_counts_limits_and_no_overtaking() {
+    let Some(ep) = endpoints() else { return };
+    let p = prefix("shared");
+    let mgr = manager(&ep, &p).await;
+    let s: Vec<_> = futures_join(&mgr, 4).await;
+    let g1 = s[0].get_shared("quota").await.unwrap();
+    let g2 = s[1].get_shared("quota").await.unwrap();
+    assert_eq!((g1.count(), g2.count()), (1, 2));
+    assert_eq!(mgr.inspect_shared("quota").await.unwrap(), 2);
+    match s[2].get_shared_max("quota", 2).await {
+        Err(Error::WouldBlock { reason, .. }) => assert_eq!(reason, Contention::AtLimit(2)),
+        other => panic!("expected AtLimit, got {other:?}"),
+    }
+    match s[2].get("quota").await {
+        Err(Error::WouldBlock { reason, .. }) => assert_eq!(reason, Contention::HeldShared(2)),
+        other => panic!("expected HeldShared, got {other:?}"),
+    }
+    // An exclusive request queues; a later shared one may not overtake it.
+    let mgr2 = mgr.clone();
+    let s2 = mgr2.session().await.unwrap();
+    let exclusive = tokio::spawn(async move {
+        let g = s2.lock("quota").await.unwrap();
+        (s2, g)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    match s[3].get_shared("quota").await {
+        Err(Error::WouldBlock { .. }) => {}
+        other => panic!("a shared request overtook a queued exclusive one: {other:?}"),
+    }
+    let snapshot = mgr.snapshot().await.unwrap();
+    assert_eq!(snapshot.len(), 1);
+    let granted: Vec<bool> = snapshot[0].requests.iter().map(|r| r.granted).collect();
+    assert_eq!(granted, [true, true, false]);
+    drop(g1);
+    g2.release().await.unwrap();
+    let (s2, g) = tokio::time::timeout(Duration::from_secs(5), exclusive)
+        .await
+        .expect("the exclusive waiter is granted once the shared holders leave")
+        .unwrap();
+    assert!(mgr.inspect("quota").await.unwrap());
+    g.release().await.unwrap();
+    s2.close().await.unwrap();
+    for session in &s {
+        session.close().await.unwrap();
+    }
+    assert_empty(&mgr, &p).await;
+}
+
+async fn futures_join(mgr: &EtcdManager, n: usize) -> Vec<lockd::etcd::EtcdSession> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(mgr.session_on_shared_lease().await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_wait_leaves_no_key_and_a_late_release_spares_a_newer_holder() {
+    let Some(ep) = endpoints() else { return };
+    let p = prefix("cancel");
+    let mgr = manager(&ep, &p).await;
+    let (a, b) = (mgr.session().await.unwrap(), mgr.session().await.unwrap());
+    let held = a.get("x").await.unwrap();
+    // A wait dropped midway withdraws its request.
+    let wait = b.lock("x");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), wait)
+            .await
+            .is_err()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let snapshot = mgr.snapshot().await.unwrap();
+    assert_eq!(snapshot[0].requests.len(), 1, "{snapshot:?}");
+    // Release by name, then take it again: the old guard's late drop must not delete the new key.
+    assert!(a.release("x").await.unwrap());
+    let newer = a.get("x").await.unwrap();
+    assert!(newer.token() > held.token());
+    held.release().await.unwrap();
+    assert!(mgr.inspect("x").await.unwrap(), "the newer holding stays");
+    drop(newer);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    assert_empty(&mgr, &p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_whose_lease_is_gone_is_never_told_it_holds_the_lock() {
+    let Some(ep) = endpoints() else { return };
+    let p = prefix("jepsen");
+    let mgr = manager(&ep, &p).await;
+    let (a, b) = (mgr.session().await.unwrap(), mgr.session().await.unwrap());
+    let held = a.get("x").await.unwrap();
+    let lease = i64::from_str_radix(b.id().split('.').next().unwrap(), 16).unwrap();
+    let b = std::sync::Arc::new(b);
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { b.lock("x").await.map(|g| g.token()) })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The waiter's lease goes (as if it had expired while it waited); then the holder leaves.
+    mgr.client().clone().lease_revoke(lease).await.unwrap();
+    held.release().await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the wait ends")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(Error::SessionLost { .. })),
+        "a waiter without a lease was told {outcome:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), b.lost())
+        .await
+        .expect("lost() completes");
+    assert!(b.is_lost());
+    assert!(!mgr.inspect("x").await.unwrap());
+    a.close().await.unwrap();
+    assert_empty(&mgr, &p).await;
+}
