@@ -111,7 +111,8 @@ pub use lock::{
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tcp-server", feature = "http"))))]
 pub use duration::{parse_duration, parse_duration_or};
 
-/// The README's Rust examples, compiled and run as doc tests so they cannot rot.
-#[cfg(all(doctest, feature = "tcp-server"))]
+/// The README's Rust examples, compiled and run as doc tests so they cannot rot (with
+/// `--all-features`, as `.ci/run` does: they use the network frontends and the etcd backend).
+#[cfg(all(doctest, feature = "tcp-server", feature = "etcd"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
