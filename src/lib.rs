@@ -98,6 +98,8 @@ pub mod protocol;
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp-server")))]
 pub mod server;
 
+pub mod backend;
+
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;

@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backend;
 mod call;
 mod config;
 mod error;

@@ -23,6 +23,9 @@ use crate::lock::Mode;
 pub(crate) enum Slot {
     /// An acquire is under way.
     Pending,
+    /// A request that ended without a grant is being withdrawn in the background; notified
+    /// when its key is gone.
+    Withdrawing(Arc<tokio::sync::Notify>),
     Held {
         mode: Mode,
         token: i64,
@@ -146,6 +149,21 @@ impl SessionInner {
         })
     }
 
+    /// Deletes this session's request key for `name`: fenced on `token` when it is known;
+    /// otherwise unconditionally, which is safe while the name's slot says that no other request
+    /// of this session for it exists (`Pending` or `Withdrawing`).
+    pub(crate) async fn withdraw(&self, name: &[u8], token: Option<i64>) -> Result<(), Error> {
+        let key = self.key_of(name);
+        match token {
+            Some(t) => self.fenced_delete(&key, t).await.map(drop),
+            None => {
+                let mut c = self.shared.client.clone();
+                within("withdraw", self.shared.limit(), c.delete(key, None)).await?;
+                Ok(())
+            }
+        }
+    }
+
     /// Deletes `key` if it is still the request made at `revision` (never a newer one).
     pub(crate) async fn fenced_delete(&self, key: &[u8], revision: i64) -> Result<bool, Error> {
         let txn = Txn::new()
@@ -266,7 +284,8 @@ impl SessionInner {
             .drain()
             .filter_map(|(name, slot)| match slot {
                 Slot::Held { token, .. } => Some((name, token)),
-                Slot::Pending => None,
+                // Their acquires (or background withdrawals) delete their keys.
+                Slot::Pending | Slot::Withdrawing(_) => None,
             })
             .collect();
         if self.own_lease {

@@ -119,6 +119,19 @@ impl EtcdSession {
         Ok(EtcdSharedGuard::new(grip, count))
     }
 
+    /// Shared wait to join while fewer than `max` hold it (0 counts as 1). Cancel safe as
+    /// [`lock`](Self::lock).
+    pub async fn lock_shared_max(
+        &self,
+        name: impl AsRef<[u8]>,
+        max: usize,
+    ) -> Result<EtcdSharedGuard, Error> {
+        let (grip, count) = self
+            .acquire(name.as_ref(), Mode::Shared, max.max(1), Wait::Forever)
+            .await?;
+        Ok(EtcdSharedGuard::new(grip, count))
+    }
+
     /// Exclusive wait of at most `limit`, then [`Error::Timeout`]. Cancel safe as
     /// [`lock`](Self::lock).
     pub async fn lock_timeout(
@@ -188,46 +201,63 @@ impl EtcdSession {
         let inner = &self.inner;
         inner.check()?;
         let arc_name = Name::new(name).to_arc();
-        {
-            let mut slots = inner.slots.lock().unwrap();
-            match slots.get_mut(name) {
-                Some(Slot::Held {
-                    mode: m,
-                    token,
-                    count,
-                    refs,
-                }) if *m == mode => {
-                    *refs += 1; // a rejoin: same holding, same token
-                    let grip = Grip::new(inner.clone(), arc_name, mode, *token as u64);
-                    return Ok((grip, *count));
+        loop {
+            let withdrawing = {
+                let mut slots = inner.slots.lock().unwrap();
+                match slots.get_mut(name) {
+                    Some(Slot::Held {
+                        mode: m,
+                        token,
+                        count,
+                        refs,
+                    }) if *m == mode => {
+                        *refs += 1; // a rejoin: same holding, same token
+                        let grip = Grip::new(inner.clone(), arc_name, mode, *token as u64);
+                        return Ok((grip, *count));
+                    }
+                    Some(Slot::Held { mode: m, .. }) => {
+                        let reason = match m {
+                            Mode::Exclusive => Contention::HeldExclusive,
+                            Mode::Shared => Contention::HeldShared(1),
+                        };
+                        return Err(Error::WouldBlock {
+                            name: arc_name,
+                            mode,
+                            reason,
+                        });
+                    }
+                    Some(Slot::Pending) => {
+                        return Err(Error::WouldBlock {
+                            name: arc_name,
+                            mode,
+                            reason: Contention::Queued(1),
+                        });
+                    }
+                    // An earlier request of this name is being withdrawn: wait for it (its key
+                    // must be gone before this request's key is made).
+                    Some(Slot::Withdrawing(done)) => done.clone(),
+                    None => {
+                        slots.insert(name.to_vec(), Slot::Pending);
+                        break;
+                    }
                 }
-                Some(Slot::Held { mode: m, .. }) => {
-                    let reason = match m {
-                        Mode::Exclusive => Contention::HeldExclusive,
-                        Mode::Shared => Contention::HeldShared(1),
-                    };
-                    return Err(Error::WouldBlock {
-                        name: arc_name,
-                        mode,
-                        reason,
-                    });
-                }
-                Some(Slot::Pending) => {
-                    return Err(Error::WouldBlock {
-                        name: arc_name,
-                        mode,
-                        reason: Contention::Queued(1),
-                    });
-                }
-                None => {
-                    slots.insert(name.to_vec(), Slot::Pending);
-                }
+            };
+            let done = withdrawing.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if matches!(
+                inner.slots.lock().unwrap().get(name),
+                Some(Slot::Withdrawing(_))
+            ) {
+                done.await;
             }
+            inner.check()?;
         }
         let mut pending = PendingRequest {
             inner: inner.clone(),
             name: name.to_vec(),
             token: None,
+            phase: Phase::MaybeSent,
         };
         let started = Instant::now();
         let key = keys::request_key(&inner.shared.config.prefix, name, &inner.id);
@@ -245,16 +275,27 @@ impl EtcdSession {
             let verdicts = evaluate(&held.iter().map(Entry::request).collect::<Vec<_>>());
             match &verdicts[me] {
                 Verdict::Granted { count } => {
-                    pending.token = None;
-                    inner.slots.lock().unwrap().insert(
-                        name.to_vec(),
-                        Slot::Held {
-                            mode,
-                            token,
-                            count: *count,
-                            refs: 1,
-                        },
-                    );
+                    {
+                        let mut slots = inner.slots.lock().unwrap();
+                        if inner.closed.load(Ordering::Relaxed) {
+                            // Closed while this request was under way: withdraw it.
+                            drop(slots);
+                            pending.withdraw().await;
+                            return Err(Error::SessionClosed {
+                                session: inner.id.clone(),
+                            });
+                        }
+                        slots.insert(
+                            name.to_vec(),
+                            Slot::Held {
+                                mode,
+                                token,
+                                count: *count,
+                                refs: 1,
+                            },
+                        );
+                        pending.phase = Phase::Granted;
+                    }
                     drop(pending);
                     return Ok((
                         Grip::new(inner.clone(), arc_name, mode, token as u64),
@@ -314,21 +355,38 @@ impl Drop for EtcdSession {
     }
 }
 
-/// An acquire under way: if it ends without a grant (error, timeout, dropped future), its key
-/// is withdrawn, in the background when the future was dropped.
+/// Where an acquire stands, for what its end must undo.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Its key may exist (the enqueue was sent): it must be withdrawn.
+    MaybeSent,
+    /// Granted and recorded: the holding is the session's now.
+    Granted,
+    /// Withdrawn (or never made): nothing to undo.
+    Done,
+}
+
+/// An acquire under way. If it ends without a grant (refusal, timeout, error, dropped future),
+/// its key is withdrawn: at once by [`withdraw`](Self::withdraw), otherwise in the background,
+/// with the name's slot marked `Withdrawing` meanwhile so that the session's next request for
+/// the name waits for it (this session's key for a name is one key, whichever request made it).
 struct PendingRequest {
     inner: Arc<SessionInner>,
     name: Vec<u8>,
-    /// The key's revision once known; `None` after a grant (nothing to withdraw).
+    /// The key's revision once read (the delete is fenced on it).
     token: Option<i64>,
+    phase: Phase,
 }
 
 impl PendingRequest {
     async fn withdraw(&mut self) {
-        if let Some(token) = self.token.take() {
-            let key = self.inner.key_of(&self.name);
-            if let Err(e) = self.inner.fenced_delete(&key, token).await {
-                tracing::debug!(error = %e, "withdrawing a request failed; its lease will");
+        if self.phase != Phase::MaybeSent {
+            return;
+        }
+        match self.inner.withdraw(&self.name, self.token).await {
+            Ok(()) => self.phase = Phase::Done,
+            Err(e) => {
+                tracing::debug!(error = %e, "withdrawing a request failed; retrying in the background")
             }
         }
     }
@@ -337,16 +395,37 @@ impl PendingRequest {
 impl Drop for PendingRequest {
     fn drop(&mut self) {
         let mut slots = self.inner.slots.lock().unwrap();
-        if let Some(Slot::Pending) = slots.get(&self.name) {
-            slots.remove(&self.name);
-        }
-        drop(slots);
-        if let Some(token) = self.token.take() {
-            let inner = self.inner.clone();
-            let key = inner.key_of(&self.name);
-            inner.clone().spawn(async move {
-                let _ = inner.fenced_delete(&key, token).await;
-            });
+        match self.phase {
+            Phase::Granted => {}
+            Phase::Done => {
+                if let Some(Slot::Pending) = slots.get(&self.name) {
+                    slots.remove(&self.name);
+                }
+            }
+            Phase::MaybeSent => {
+                let done = Arc::new(tokio::sync::Notify::new());
+                slots.insert(self.name.clone(), Slot::Withdrawing(done.clone()));
+                drop(slots);
+                let (inner, name, token) = (self.inner.clone(), self.name.clone(), self.token);
+                self.inner.clone().spawn(async move {
+                    for attempt in 0..10u32 {
+                        match inner.withdraw(&name, token).await {
+                            Ok(()) => break,
+                            Err(_) if inner.is_lost() => break, // the lease takes the key
+                            Err(e) => {
+                                tracing::debug!(error = %e, attempt, "withdrawing a request failed");
+                                tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+                            }
+                        }
+                    }
+                    let mut slots = inner.slots.lock().unwrap();
+                    if let Some(Slot::Withdrawing(_)) = slots.get(&name) {
+                        slots.remove(&name);
+                    }
+                    drop(slots);
+                    done.notify_waiters();
+                });
+            }
         }
     }
 }
