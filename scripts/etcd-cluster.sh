@@ -8,6 +8,7 @@
 #   scripts/etcd-cluster.sh status       one line per member: endpoint, pid, leader or follower
 #   scripts/etcd-cluster.sh kill-leader  SIGKILL the current leader; prints its member number
 #   scripts/etcd-cluster.sh restart N    start member N (1-3) again after a kill
+#   scripts/etcd-cluster.sh heal         start every member that is down, wait for a leader
 #
 # Environment: ETCD_CLUSTER_DIR (default target/etcd-cluster), ETCD_BASE_PORT (default 23790:
 # member N listens for clients on BASE+2N-1 and for peers on BASE+2N).
@@ -134,8 +135,12 @@ case "${1:-}" in
     alive "$n" || start_member "$n" existing
     wait_healthy
     ;;
+  heal)
+    for n in "${members[@]}"; do alive "$n" || start_member "$n" existing; done
+    wait_healthy
+    ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -9,7 +9,7 @@ use etcd_client::Client;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::call::within;
+use super::call::{lease_not_found, retried, within};
 use super::error::Error;
 
 /// A granted lease with a keep-alive task; dropping it stops the keep-alive (the lease then
@@ -27,8 +27,12 @@ impl Lease {
         ttl: i64,
         limit: Duration,
     ) -> Result<Arc<Lease>, Error> {
-        let mut c = client.clone();
-        let granted = within("lease grant", limit, c.lease_grant(ttl, None)).await?;
+        // A retry after an unknown outcome may leave an unused lease behind: it expires.
+        let granted = retried("lease grant", limit, || {
+            let mut c = client.clone();
+            async move { c.lease_grant(ttl, None).await }
+        })
+        .await?;
         let id = granted.id();
         let (tx, lost) = watch::channel(false);
         let task = tokio::spawn(keep_alive(
@@ -57,9 +61,17 @@ impl Lease {
     /// Revokes the lease (its keys go at once) and stops the keep-alive.
     pub(crate) async fn revoke(&self, client: &Client, limit: Duration) -> Result<(), Error> {
         self.task.abort();
-        let mut c = client.clone();
-        within("lease revoke", limit, c.lease_revoke(self.id)).await?;
-        Ok(())
+        let id = self.id;
+        match retried("lease revoke", limit, || {
+            let mut c = client.clone();
+            async move { c.lease_revoke(id).await }
+        })
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if lease_not_found(&e) => Ok(()), // an earlier attempt (or its TTL) did it
+            Err(e) => Err(e),
+        }
     }
 }
 

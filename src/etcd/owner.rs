@@ -11,7 +11,7 @@ use etcd_client::{
     Compare, CompareOp, EventType, PutOptions, Txn, TxnOp, WatchFilterType, WatchOptions,
 };
 
-use super::call::within;
+use super::call::{retried, within};
 use super::error::Error;
 use super::keys::{self, Value};
 use super::lease::Lease;
@@ -106,19 +106,25 @@ impl SessionInner {
         }
         .encode();
         for _ in 0..3 {
-            let txn = Txn::new()
-                .when([Compare::create_revision(key.to_vec(), CompareOp::Equal, 0)])
-                .and_then([
-                    TxnOp::put(
-                        key.to_vec(),
-                        value.clone(),
-                        Some(PutOptions::new().with_lease(self.lease.id)),
-                    ),
-                    TxnOp::get(range.clone(), Some(range_options())),
-                ])
-                .or_else([TxnOp::get(key.to_vec(), None)]);
-            let mut c = shared.client.clone();
-            let resp = within("enqueue txn", shared.limit(), c.txn(txn)).await?;
+            // Retried as a whole after a transient failure: if an earlier attempt's put landed,
+            // the retry finds the key with this very value (its `since` is this request's) and
+            // keeps it.
+            let resp = retried("enqueue txn", shared.limit(), || {
+                let txn = Txn::new()
+                    .when([Compare::create_revision(key.to_vec(), CompareOp::Equal, 0)])
+                    .and_then([
+                        TxnOp::put(
+                            key.to_vec(),
+                            value.clone(),
+                            Some(PutOptions::new().with_lease(self.lease.id)),
+                        ),
+                        TxnOp::get(range.clone(), Some(range_options())),
+                    ])
+                    .or_else([TxnOp::get(key.to_vec(), None)]);
+                let mut c = shared.client.clone();
+                async move { c.txn(txn).await }
+            })
+            .await?;
             let revision = resp.header().map_or(0, |h| h.revision());
             let ops = resp.op_responses();
             if resp.succeeded() {
@@ -130,15 +136,22 @@ impl SessionInner {
                 });
                 return Ok((revision, held.unwrap_or_default()));
             }
-            // A stale key of ours: withdraw it (fenced), then enqueue afresh.
-            let stale = ops.iter().find_map(|op| match op {
-                etcd_client::TxnOpResponse::Get(g) => {
-                    g.kvs().first().map(|kv| kv.create_revision())
-                }
+            let existing = ops.iter().find_map(|op| match op {
+                etcd_client::TxnOpResponse::Get(g) => g
+                    .kvs()
+                    .first()
+                    .map(|kv| (kv.create_revision(), kv.value() == value.as_slice())),
                 _ => None,
             });
-            if let Some(rev) = stale {
-                self.fenced_delete(key, rev).await?;
+            match existing {
+                // This request's own put, from an attempt whose answer was lost.
+                Some((_, true)) => return shared.read_name(name).await,
+                // A stale key of an earlier request of ours: withdraw it (fenced), then
+                // enqueue afresh.
+                Some((rev, false)) => {
+                    self.fenced_delete(key, rev).await?;
+                }
+                None => {}
             }
         }
         Err(Error::Backend {
@@ -157,8 +170,12 @@ impl SessionInner {
         match token {
             Some(t) => self.fenced_delete(&key, t).await.map(drop),
             None => {
-                let mut c = self.shared.client.clone();
-                within("withdraw", self.shared.limit(), c.delete(key, None)).await?;
+                retried("withdraw", self.shared.limit(), || {
+                    let mut c = self.shared.client.clone();
+                    let key = key.clone();
+                    async move { c.delete(key, None).await }
+                })
+                .await?;
                 Ok(())
             }
         }
@@ -166,15 +183,19 @@ impl SessionInner {
 
     /// Deletes `key` if it is still the request made at `revision` (never a newer one).
     pub(crate) async fn fenced_delete(&self, key: &[u8], revision: i64) -> Result<bool, Error> {
-        let txn = Txn::new()
-            .when([Compare::create_revision(
-                key.to_vec(),
-                CompareOp::Equal,
-                revision,
-            )])
-            .and_then([TxnOp::delete(key.to_vec(), None)]);
-        let mut c = self.shared.client.clone();
-        let resp = within("fenced delete", self.shared.limit(), c.txn(txn)).await?;
+        // Idempotent: a retry after a lost answer finds the key gone and deletes nothing.
+        let resp = retried("fenced delete", self.shared.limit(), || {
+            let txn = Txn::new()
+                .when([Compare::create_revision(
+                    key.to_vec(),
+                    CompareOp::Equal,
+                    revision,
+                )])
+                .and_then([TxnOp::delete(key.to_vec(), None)]);
+            let mut c = self.shared.client.clone();
+            async move { c.txn(txn).await }
+        })
+        .await?;
         Ok(resp.succeeded())
     }
 
@@ -270,7 +291,10 @@ impl SessionInner {
                 _ => return Ok(false),
             }
         };
-        self.fenced_delete(&self.key_of(name), token).await
+        // The holding was this session's; a key found gone already (an earlier attempt whose
+        // answer was lost, or the lease) is released all the same.
+        self.fenced_delete(&self.key_of(name), token).await?;
+        Ok(true)
     }
 
     pub(crate) async fn close(&self) -> Result<(), Error> {

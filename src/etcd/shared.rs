@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use etcd_client::Client;
 
-use super::call::within;
+use super::call::retried;
 use super::config::EtcdConfig;
 use super::error::Error;
 use super::keys;
@@ -35,12 +35,11 @@ impl Shared {
     }
 
     pub(crate) async fn read_range(&self, range: Vec<u8>) -> Result<(i64, Vec<Entry>), Error> {
-        let mut c = self.client.clone();
-        let got = within(
-            "range read",
-            self.limit(),
-            c.get(range, Some(range_options())),
-        )
+        let got = retried("range read", self.limit(), || {
+            let mut c = self.client.clone();
+            let range = range.clone();
+            async move { c.get(range, Some(range_options())).await }
+        })
         .await?;
         let revision = got.header().map_or(0, |h| h.revision());
         Ok((revision, entries(&self.config.prefix, got.kvs())))
