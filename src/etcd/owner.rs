@@ -110,22 +110,56 @@ impl SessionInner {
             // the retry finds the key with this very value (its `since` is this request's) and
             // keeps it.
             let resp = retried("enqueue txn", shared.limit(), || {
-                let txn = Txn::new()
+                let put = TxnOp::put(
+                    key.to_vec(),
+                    value.clone(),
+                    Some(PutOptions::new().with_lease(self.lease.id)),
+                );
+                let enqueue = Txn::new()
                     .when([Compare::create_revision(key.to_vec(), CompareOp::Equal, 0)])
                     .and_then([
-                        TxnOp::put(
-                            key.to_vec(),
-                            value.clone(),
-                            Some(PutOptions::new().with_lease(self.lease.id)),
-                        ),
+                        put.clone(),
                         TxnOp::get(range.clone(), Some(range_options())),
                     ])
                     .or_else([TxnOp::get(key.to_vec(), None)]);
+                // An exclusive request on a free name is granted by its put alone: when the
+                // name's range is empty (a range compare against an empty range compares a
+                // key that does not exist), nothing needs reading back. Otherwise the nested
+                // enqueue runs, in the same round trip.
+                let txn = match mode {
+                    Mode::Exclusive => Txn::new()
+                        .when(
+                            [Compare::create_revision(range.clone(), CompareOp::Equal, 0)
+                                .with_prefix()],
+                        )
+                        .and_then([put])
+                        .or_else([TxnOp::txn(enqueue)]),
+                    Mode::Shared => enqueue,
+                };
                 let mut c = shared.client.clone();
                 async move { c.txn(txn).await }
             })
             .await?;
             let revision = resp.header().map_or(0, |h| h.revision());
+            if mode == Mode::Exclusive && resp.succeeded() {
+                // The put made the key, so its create_revision is this revision.
+                let (name, session) = keys::parse_key(prefix, key).expect("our own key parses");
+                let entry = Entry {
+                    key: key.to_vec(),
+                    name,
+                    session: String::from_utf8_lossy(session).into_owned(),
+                    revision,
+                    value: Value::decode(&value).expect("our own value parses"),
+                };
+                return Ok((revision, vec![entry]));
+            }
+            let resp = match mode {
+                Mode::Exclusive => match resp.op_responses().into_iter().next() {
+                    Some(etcd_client::TxnOpResponse::Txn(inner)) => inner,
+                    _ => unreachable!("the else branch is the nested enqueue"),
+                },
+                Mode::Shared => resp,
+            };
             let ops = resp.op_responses();
             if resp.succeeded() {
                 let held = ops.iter().find_map(|op| match op {
