@@ -235,3 +235,87 @@ async fn a_waiter_whose_lease_is_gone_is_never_told_it_holds_the_lock() {
     a.close().await.unwrap();
     assert_empty(&mgr, &p).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_key_deleted_by_someone_else_loses_the_session() {
+    let Some(ep) = endpoints() else { return };
+    let p = prefix("deleted");
+    let mgr = manager(&ep, &p).await;
+    let s = mgr.session_on_shared_lease().await.unwrap();
+    let g = s.get("x").await.unwrap();
+    assert!(!s.is_lost());
+    // An operator deletes the holder's key (the lease is fine).
+    mgr.client()
+        .clone()
+        .delete(
+            format!("{p}/"),
+            Some(etcd_client::DeleteOptions::new().with_prefix()),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), s.lost())
+        .await
+        .expect("lost() completes when a held key is deleted by someone else");
+    assert!(s.is_lost());
+    assert!(matches!(s.get("y").await, Err(Error::SessionLost { .. })));
+    drop(g);
+    // The session's own releases never count as someone else's deletion.
+    let s2 = mgr.session_on_shared_lease().await.unwrap();
+    for _ in 0..5 {
+        s2.get("z").await.unwrap().release().await.unwrap();
+    }
+    drop(s2.get("z").await.unwrap()); // released in the background
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!s2.is_lost());
+    s2.close().await.unwrap();
+    assert_empty(&mgr, &p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_waiters_are_granted_in_arrival_order() {
+    let Some(ep) = endpoints() else { return };
+    let p = prefix("fifo");
+    let mgr = manager(&ep, &p).await;
+    let holder = mgr.session().await.unwrap();
+    let mut held = Some(holder.get("q").await.unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let s = mgr.session_on_shared_lease().await.unwrap();
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let g = s.lock("q").await.unwrap();
+            tx.send((i, g.token())).unwrap();
+            g.release().await.unwrap();
+            s.close().await.unwrap();
+        }));
+        // Each waiter's request is in the queue before the next one starts.
+        let want = i + 2;
+        for _ in 0..100 {
+            if mgr.snapshot().await.unwrap()[0].requests.len() == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    held.take().unwrap().release().await.unwrap();
+    let mut order = Vec::new();
+    for _ in 0..5 {
+        order.push(
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        order.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
+    assert!(order.windows(2).all(|w| w[0].1 < w[1].1), "{order:?}");
+    for t in tasks {
+        t.await.unwrap();
+    }
+    holder.close().await.unwrap();
+    assert_empty(&mgr, &p).await;
+}

@@ -47,6 +47,7 @@ mod read;
 mod rule;
 mod session;
 mod shared;
+mod watcher;
 
 pub use config::EtcdConfig;
 pub use error::Error;

@@ -17,6 +17,7 @@ use super::keys::{self, Value};
 use super::lease::Lease;
 use super::read::{Entry, range_options};
 use super::shared::Shared;
+use super::watcher::Watcher;
 use crate::lock::Mode;
 
 /// A session's knowledge of one of its request keys.
@@ -42,13 +43,73 @@ pub(crate) struct SessionInner {
     pub(crate) slots: Mutex<HashMap<Vec<u8>, Slot>>,
     pub(crate) closed: AtomicBool,
     /// Set when one of its keys was found deleted by someone else.
-    pub(crate) key_lost: AtomicBool,
+    pub(crate) key_lost: tokio::sync::watch::Sender<bool>,
+    /// Watches the held keys (started with the first holding).
+    pub(crate) watcher: Mutex<Option<Watcher>>,
     pub(crate) runtime: Option<tokio::runtime::Handle>,
 }
 
 impl SessionInner {
     pub(crate) fn is_lost(&self) -> bool {
-        self.lease.is_lost() || self.key_lost.load(Ordering::Relaxed)
+        self.lease.is_lost() || *self.key_lost.borrow()
+    }
+
+    /// Marks the session lost: one of its keys is gone without its doing.
+    pub(crate) fn mark_lost(&self, why: &str) {
+        if !self.key_lost.send_replace(true) {
+            tracing::warn!(session = %self.id, why, "session lost");
+        }
+    }
+
+    /// Completes once the session is lost, by its lease or by one of its keys.
+    pub(crate) async fn lost(&self) {
+        let mut keys = self.key_lost.subscribe();
+        tokio::select! {
+            _ = self.lease.lost() => {}
+            _ = keys.wait_for(|lost| *lost) => {}
+        }
+    }
+
+    /// Watches the key of a holding just granted (made at `token`), so that its deletion by
+    /// anyone but this session makes the session lost.
+    pub(crate) fn watch_held(self: &Arc<Self>, name: &[u8], token: i64) {
+        let mut watcher = self.watcher.lock().unwrap();
+        let watcher = watcher.get_or_insert_with(|| {
+            let on_delete = {
+                let weak = Arc::downgrade(self);
+                Arc::new(move |key: &[u8], revision: i64| {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let Some((name, _)) = keys::parse_key(&inner.shared.config.prefix, key) else {
+                        return;
+                    };
+                    let still_held = matches!(
+                        inner.slots.lock().unwrap().get(&name),
+                        Some(Slot::Held { token, .. }) if *token == revision
+                    );
+                    if still_held {
+                        inner.mark_lost("a held key was deleted by someone else");
+                    }
+                })
+            };
+            let held = {
+                let weak = Arc::downgrade(self);
+                Arc::new(move || {
+                    let Some(inner) = weak.upgrade() else {
+                        return Vec::new();
+                    };
+                    let slots = inner.slots.lock().unwrap();
+                    slots
+                        .iter()
+                        .filter_map(|(name, slot)| match slot {
+                            Slot::Held { token, .. } => Some((inner.key_of(name), *token)),
+                            _ => None,
+                        })
+                        .collect()
+                })
+            };
+            Watcher::start(self.shared.client.clone(), on_delete, held)
+        });
+        watcher.watch(self.key_of(name), token);
     }
 
     pub(crate) fn check(&self) -> Result<(), Error> {

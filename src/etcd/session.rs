@@ -50,7 +50,8 @@ impl EtcdSession {
                 own_lease,
                 slots: Mutex::new(HashMap::new()),
                 closed: AtomicBool::new(false),
-                key_lost: AtomicBool::new(false),
+                key_lost: tokio::sync::watch::channel(false).0,
+                watcher: Mutex::new(None),
                 runtime: tokio::runtime::Handle::try_current().ok(),
             }),
         }
@@ -67,9 +68,10 @@ impl EtcdSession {
     }
 
     /// Completes when the session is lost: its lease expired or was revoked, or could not be
-    /// renewed within its TTL. Whoever holds locks through it must stop relying on them.
+    /// renewed within its TTL, or one of its held keys was deleted by someone else. Whoever holds
+    /// locks through it must stop relying on them.
     pub async fn lost(&self) {
-        self.inner.lease.lost().await
+        self.inner.lost().await
     }
 
     /// Exclusive try: granted now or [`Error::WouldBlock`].
@@ -265,7 +267,7 @@ impl EtcdSession {
         loop {
             let me = held.iter().position(|e| e.key == key);
             let Some(me) = me else {
-                inner.key_lost.store(true, Ordering::Relaxed);
+                inner.mark_lost("its request key is gone");
                 return Err(Error::SessionLost {
                     session: inner.id.clone(),
                 });
@@ -296,6 +298,7 @@ impl EtcdSession {
                         );
                         pending.phase = Phase::Granted;
                     }
+                    inner.watch_held(name, token);
                     drop(pending);
                     return Ok((
                         Grip::new(inner.clone(), arc_name, mode, token as u64),
