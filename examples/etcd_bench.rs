@@ -47,6 +47,7 @@ async fn main() {
             v
         });
         let (mut ours, mut raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut fenced, mut fenced_ratios) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             // Alternate which side goes first.
             let (r, o) = if round % 2 == 0 {
@@ -56,9 +57,12 @@ async fn main() {
                 let o = run(tasks, slice, lock_cycle(&sessions)).await;
                 (run(tasks, slice, raw_cycle(&mgr, &prefix)).await, o)
             };
+            let f = run(tasks, slice, fenced_cycle(&mgr, &prefix)).await;
             ratios.push(o.rate / r.rate);
+            fenced_ratios.push(o.rate / f.rate);
             ours.push(o);
             raw.push(r);
+            fenced.push(f);
         }
         let rate = |v: &[Run]| median(v.iter().map(|r| r.rate).collect());
         let lat = |v: &[Run], q: f64| {
@@ -80,6 +84,13 @@ async fn main() {
                 .iter()
                 .map(|r| (r * 100.0).round() / 100.0)
                 .collect::<Vec<_>>()
+        );
+        println!(
+            "{tasks:>2} task(s): raw fenced put-if-absent + delete-if-same Txns {:>7.0}/s (p50 {:?}); \
+             lockd / that: median {:.2}x (informational)",
+            rate(&fenced),
+            lat(&fenced, 0.5),
+            median(fenced_ratios)
         );
         for s in sessions.iter() {
             s.close().await.expect("close");
@@ -117,6 +128,29 @@ fn raw_cycle(mgr: &EtcdManager, prefix: &str) -> Cycle {
         Box::pin(async move {
             c.put(key.clone(), "x", None).await.expect("put");
             c.delete(key, None).await.expect("delete");
+        })
+    })
+}
+
+/// One raw fenced cycle on task `i`'s own key: put if absent, then delete if still that put
+/// (the least a recipe with fencing tokens can do: two conditional writes).
+fn fenced_cycle(mgr: &EtcdManager, prefix: &str) -> Cycle {
+    use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+    let client = mgr.client().clone();
+    let prefix = prefix.to_string();
+    Arc::new(move |i| {
+        let mut c = client.clone();
+        let key = format!("{prefix}/fenced/{i}");
+        Box::pin(async move {
+            let put = Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.clone(), "x", None)]);
+            let r = c.txn(put).await.expect("put txn");
+            let rev = r.header().expect("header").revision();
+            let del = Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, rev)])
+                .and_then([TxnOp::delete(key, None)]);
+            c.txn(del).await.expect("delete txn");
         })
     })
 }

@@ -15,6 +15,7 @@ use super::read::Entry;
 use super::rule::{Verdict, evaluate};
 use super::session::EtcdSession;
 use super::shared::Shared;
+use super::watcher::HeldKeys;
 use crate::lock::{Mode, Name};
 
 /// A lock table kept in an etcd cluster: the same sessions, exclusive and counted shared locks,
@@ -77,6 +78,7 @@ impl EtcdManager {
         Ok(EtcdManager {
             shared: Arc::new(Shared {
                 client,
+                held: HeldKeys::new(keys::all_locks(&config.prefix)),
                 config,
                 next_session: AtomicU64::new(0),
                 lease: tokio::sync::Mutex::new(None),

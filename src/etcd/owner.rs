@@ -17,7 +17,7 @@ use super::keys::{self, Value};
 use super::lease::Lease;
 use super::read::{Entry, range_options};
 use super::shared::Shared;
-use super::watcher::Watcher;
+use super::watcher::LostFlag;
 use crate::lock::Mode;
 
 /// A session's knowledge of one of its request keys.
@@ -43,9 +43,7 @@ pub(crate) struct SessionInner {
     pub(crate) slots: Mutex<HashMap<Vec<u8>, Slot>>,
     pub(crate) closed: AtomicBool,
     /// Set when one of its keys was found deleted by someone else.
-    pub(crate) key_lost: tokio::sync::watch::Sender<bool>,
-    /// Watches the held keys (started with the first holding).
-    pub(crate) watcher: Mutex<Option<Watcher>>,
+    pub(crate) key_lost: LostFlag,
     pub(crate) runtime: Option<tokio::runtime::Handle>,
 }
 
@@ -70,46 +68,21 @@ impl SessionInner {
         }
     }
 
-    /// Watches the key of a holding just granted (made at `token`), so that its deletion by
+    /// Registers the key of a holding just granted (made at `token`), so that its deletion by
     /// anyone but this session makes the session lost.
-    pub(crate) fn watch_held(self: &Arc<Self>, name: &[u8], token: i64) {
-        let mut watcher = self.watcher.lock().unwrap();
-        let watcher = watcher.get_or_insert_with(|| {
-            let on_delete = {
-                let weak = Arc::downgrade(self);
-                Arc::new(move |key: &[u8], revision: i64| {
-                    let Some(inner) = weak.upgrade() else { return };
-                    let Some((name, _)) = keys::parse_key(&inner.shared.config.prefix, key) else {
-                        return;
-                    };
-                    let still_held = matches!(
-                        inner.slots.lock().unwrap().get(&name),
-                        Some(Slot::Held { token, .. }) if *token == revision
-                    );
-                    if still_held {
-                        inner.mark_lost("a held key was deleted by someone else");
-                    }
-                })
-            };
-            let held = {
-                let weak = Arc::downgrade(self);
-                Arc::new(move || {
-                    let Some(inner) = weak.upgrade() else {
-                        return Vec::new();
-                    };
-                    let slots = inner.slots.lock().unwrap();
-                    slots
-                        .iter()
-                        .filter_map(|(name, slot)| match slot {
-                            Slot::Held { token, .. } => Some((inner.key_of(name), *token)),
-                            _ => None,
-                        })
-                        .collect()
-                })
-            };
-            Watcher::start(self.shared.client.clone(), on_delete, held)
-        });
-        watcher.watch(self.key_of(name), token);
+    pub(crate) fn watch_held(&self, name: &[u8], token: i64) {
+        self.shared.held.register(
+            &self.shared.client,
+            self.key_of(name),
+            token,
+            &self.key_lost,
+        );
+    }
+
+    /// The holding of `name` made at `token` ends by this session's doing: its key's deletion is
+    /// ours, not someone else's.
+    fn unwatch_held(&self, name: &[u8], token: i64) {
+        self.shared.held.deregister(&self.key_of(name), token);
     }
 
     pub(crate) fn check(&self) -> Result<(), Error> {
@@ -361,6 +334,7 @@ impl SessionInner {
                 *refs -= 1;
                 if *refs == 0 {
                     slots.remove(name);
+                    self.unwatch_held(name, token as i64);
                     Some(token as i64)
                 } else {
                     None
@@ -381,6 +355,7 @@ impl SessionInner {
                 Some(Slot::Held { mode: m, token, .. }) if *m == mode => {
                     let t = *token;
                     slots.remove(name);
+                    self.unwatch_held(name, t);
                     t
                 }
                 _ => return Ok(false),
@@ -407,6 +382,9 @@ impl SessionInner {
                 Slot::Pending | Slot::Withdrawing(_) => None,
             })
             .collect();
+        for (name, token) in &held {
+            self.unwatch_held(name, *token);
+        }
         if self.own_lease {
             return self
                 .lease

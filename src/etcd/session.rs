@@ -50,8 +50,7 @@ impl EtcdSession {
                 own_lease,
                 slots: Mutex::new(HashMap::new()),
                 closed: AtomicBool::new(false),
-                key_lost: tokio::sync::watch::channel(false).0,
-                watcher: Mutex::new(None),
+                key_lost: Arc::new(tokio::sync::watch::channel(false).0),
                 runtime: tokio::runtime::Handle::try_current().ok(),
             }),
         }

@@ -13,6 +13,7 @@ use super::error::Error;
 use super::keys;
 use super::lease::Lease;
 use super::read::{Entry, entries, range_options};
+use super::watcher::HeldKeys;
 
 /// What a manager's clones and sessions share.
 pub(crate) struct Shared {
@@ -21,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) next_session: AtomicU64,
     /// The manager's own lease, for sessions that share it (made on first use).
     pub(crate) lease: tokio::sync::Mutex<Option<Arc<Lease>>>,
+    /// The keys the sessions hold, watched for deletions by anyone else.
+    pub(crate) held: HeldKeys,
 }
 
 impl Shared {
