@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Modes: `get` (exclusive try + drop), `shared` (shared try + drop), `session` (a session's
-//! exclusive try + drop), and `lockmap` (lockmap 0.2's `try_entry_by_ref` + drop, the peer the
+//! exclusive try + drop), `contract` (the same through the backend contract, `lockd::backend`),
+//! and `lockmap` (lockmap 0.2's `try_entry_by_ref` + drop, the peer the
 //! core benchmark compares against). The third argument is how many names to cycle through
 //! (default 1). Divide the instruction count by the iterations, after subtracting a run with 0
 //! iterations (start-up).
@@ -40,7 +41,17 @@ fn main() {
             "shared" => drop(black_box(mgr.get_shared(black_box(name)))),
             "session" => drop(black_box(session.get(black_box(name)))),
             "lockmap" => drop(black_box(peer.try_entry_by_ref(black_box(name)))),
-            other => panic!("unknown mode {other:?}: get, shared, session or lockmap"),
+            "contract" => {
+                // The session's get through the backend contract: a ready future, polled once.
+                let fut = lockd::backend::LockSession::get(&session, black_box(name).as_bytes());
+                let mut fut = std::pin::pin!(fut);
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                match std::future::Future::poll(fut.as_mut(), &mut cx) {
+                    std::task::Poll::Ready(r) => drop(black_box(r)),
+                    std::task::Poll::Pending => unreachable!("ready at once"),
+                }
+            }
+            other => panic!("unknown mode {other:?}: get, shared, session, contract or lockmap"),
         }
     }
 }

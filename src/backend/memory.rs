@@ -8,6 +8,7 @@ use super::{ErrorKind, LockBackend, LockError, LockGuard, LockSession, SharedLoc
 use crate::lock::{Error, ExclusiveGuard, LockManager, Name, Session, SharedGuard};
 
 impl LockError for Error {
+    #[inline]
     fn kind(&self) -> ErrorKind {
         match self {
             Error::WouldBlock { reason, .. } => ErrorKind::WouldBlock(*reason),
@@ -19,24 +20,29 @@ impl LockError for Error {
 }
 
 impl LockGuard for ExclusiveGuard {
+    #[inline]
     fn name(&self) -> &Name {
         ExclusiveGuard::name(self)
     }
+    #[inline]
     fn token(&self) -> u64 {
         ExclusiveGuard::token(self)
     }
 }
 
 impl LockGuard for SharedGuard {
+    #[inline]
     fn name(&self) -> &Name {
         SharedGuard::name(self)
     }
+    #[inline]
     fn token(&self) -> u64 {
         SharedGuard::token(self)
     }
 }
 
 impl SharedLockGuard for SharedGuard {
+    #[inline]
     fn count(&self) -> usize {
         SharedGuard::count(self)
     }
@@ -47,12 +53,15 @@ impl LockSession for Session {
     type Guard = ExclusiveGuard;
     type SharedGuard = SharedGuard;
 
+    #[inline]
     fn get(&self, name: &[u8]) -> impl Future<Output = Result<ExclusiveGuard, Error>> + Send {
         ready(Session::get(self, name))
     }
+    #[inline]
     fn get_shared(&self, name: &[u8]) -> impl Future<Output = Result<SharedGuard, Error>> + Send {
         ready(Session::get_shared(self, name))
     }
+    #[inline]
     fn get_shared_max(
         &self,
         name: &[u8],
@@ -60,12 +69,15 @@ impl LockSession for Session {
     ) -> impl Future<Output = Result<SharedGuard, Error>> + Send {
         ready(Session::get_shared_max(self, name, max))
     }
+    #[inline]
     fn lock(&self, name: &[u8]) -> impl Future<Output = Result<ExclusiveGuard, Error>> + Send {
         Session::lock(self, name)
     }
+    #[inline]
     fn lock_shared(&self, name: &[u8]) -> impl Future<Output = Result<SharedGuard, Error>> + Send {
         Session::lock_shared(self, name)
     }
+    #[inline]
     fn lock_shared_max(
         &self,
         name: &[u8],
@@ -73,6 +85,7 @@ impl LockSession for Session {
     ) -> impl Future<Output = Result<SharedGuard, Error>> + Send {
         Session::lock_shared_max(self, name, max)
     }
+    #[inline]
     fn lock_timeout(
         &self,
         name: &[u8],
@@ -80,6 +93,7 @@ impl LockSession for Session {
     ) -> impl Future<Output = Result<ExclusiveGuard, Error>> + Send {
         Session::lock_timeout(self, name, limit)
     }
+    #[inline]
     fn lock_shared_timeout(
         &self,
         name: &[u8],
@@ -87,6 +101,7 @@ impl LockSession for Session {
     ) -> impl Future<Output = Result<SharedGuard, Error>> + Send {
         Session::lock_shared_timeout(self, name, limit)
     }
+    #[inline]
     fn lock_shared_max_timeout(
         &self,
         name: &[u8],
@@ -95,19 +110,24 @@ impl LockSession for Session {
     ) -> impl Future<Output = Result<SharedGuard, Error>> + Send {
         Session::lock_shared_max_timeout(self, name, max, limit)
     }
+    #[inline]
     fn release(&self, name: &[u8]) -> impl Future<Output = Result<bool, Error>> + Send {
         ready(Ok(Session::release(self, name)))
     }
+    #[inline]
     fn release_shared(&self, name: &[u8]) -> impl Future<Output = Result<bool, Error>> + Send {
         ready(Ok(Session::release_shared(self, name)))
     }
+    #[inline]
     fn close(&self) -> impl Future<Output = Result<(), Error>> + Send {
         Session::close(self);
         ready(Ok(()))
     }
+    #[inline]
     fn is_lost(&self) -> bool {
         false
     }
+    #[inline]
     fn lost(&self) -> impl Future<Output = ()> + Send {
         std::future::pending()
     }
@@ -116,12 +136,15 @@ impl LockSession for Session {
 impl LockBackend for LockManager {
     type Session = Session;
 
+    #[inline]
     fn session(&self) -> impl Future<Output = Result<Session, Error>> + Send {
         ready(Ok(LockManager::session(self)))
     }
+    #[inline]
     fn inspect(&self, name: &[u8]) -> impl Future<Output = Result<bool, Error>> + Send {
         ready(Ok(LockManager::inspect(self, name)))
     }
+    #[inline]
     fn inspect_shared(&self, name: &[u8]) -> impl Future<Output = Result<usize, Error>> + Send {
         ready(Ok(LockManager::inspect_shared(self, name)))
     }
