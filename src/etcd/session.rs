@@ -263,6 +263,8 @@ impl EtcdSession {
         let started = Instant::now();
         let key = keys::request_key(&inner.shared.config.prefix, name, &inner.id);
         let (mut revision, mut held) = inner.enqueue(name, &key, mode, limit).await?;
+        let mut wait = wait;
+        let mut timed_out = false;
         loop {
             let me = held.iter().position(|e| e.key == key);
             let Some(me) = me else {
@@ -308,6 +310,13 @@ impl EtcdSession {
                     let left = match wait {
                         Wait::Try => {
                             pending.withdraw().await;
+                            if timed_out {
+                                return Err(Error::Timeout {
+                                    name: arc_name,
+                                    mode,
+                                    waited: started.elapsed(),
+                                });
+                            }
                             return Err(Error::WouldBlock {
                                 name: arc_name,
                                 mode,
@@ -328,12 +337,14 @@ impl EtcdSession {
                         }
                     };
                     let waited = inner.wait_for_delete(target, revision + 1, left);
-                    let lost = inner.lease.lost();
+                    let lost = inner.lost();
                     tokio::select! {
                         r = waited => {
                             if !r? {
-                                pending.withdraw().await;
-                                return Err(Error::Timeout { name: arc_name, mode, waited: started.elapsed() });
+                                // Time is up; one last read, so that a grant that raced the
+                                // timeout wins (as in the core), else a timeout.
+                                timed_out = true;
+                                wait = Wait::Try;
                             }
                         }
                         _ = lost => return Err(Error::SessionLost { session: inner.id.clone() }),
