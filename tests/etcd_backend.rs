@@ -319,3 +319,51 @@ async fn exclusive_waiters_are_granted_in_arrival_order() {
     holder.close().await.unwrap();
     assert_empty(&mgr, &p).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_waits_and_a_dropped_guard_does_not_refuse_the_next_request() {
+    let Some(ep) = endpoints() else { return };
+    let p = prefix("close");
+    let mgr = manager(&ep, &p).await;
+    let holder = mgr.session().await.unwrap();
+    let g = holder.get("x").await.unwrap();
+    // A wait on a session that closes ends with SessionClosed (as in the core), its key gone.
+    let waiter = std::sync::Arc::new(mgr.session_on_shared_lease().await.unwrap());
+    let wait = {
+        let w = waiter.clone();
+        tokio::spawn(async move { w.lock("x").await.map(|g| g.token()) })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    waiter.close().await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .expect("the wait ends when its session closes")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(Error::SessionClosed { .. })),
+        "{outcome:?}"
+    );
+    // Dropping a guard releases in the background; the same session's next request for the
+    // name waits for that release instead of being refused.
+    for _ in 0..5 {
+        drop(g_take(&holder).await);
+    }
+    let first = g.token();
+    drop(g);
+    let again = holder
+        .get("x")
+        .await
+        .expect("granted after its own background release");
+    assert!(again.token() > first, "a new holding");
+    drop(again);
+    holder.close().await.unwrap();
+    assert_empty(&mgr, &p).await;
+}
+
+/// Takes and drops "y" (a guard released in the background), then takes it again at once.
+async fn g_take(s: &lockd::etcd::EtcdSession) -> lockd::etcd::EtcdExclusiveGuard {
+    drop(s.get("y").await.unwrap());
+    s.get("y")
+        .await
+        .expect("the next request waits for the background release")
+}

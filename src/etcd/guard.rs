@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::error::Error;
-use super::owner::SessionInner;
+use super::owner::{Fence, SessionInner};
 use crate::lock::{Mode, Name};
 
 /// What both guard kinds hold.
@@ -27,8 +27,9 @@ impl Grip {
         }
     }
 
-    /// Drops this reference; if it was the holding's last, the key to delete (fenced).
-    fn end(&mut self) -> Option<i64> {
+    /// Drops this reference; if it was the holding's last, the token to fence the key's delete
+    /// on, and the delete's completion (the slot is `Deleting` meanwhile).
+    fn end(&mut self) -> Option<(i64, Arc<tokio::sync::Notify>)> {
         if !std::mem::take(&mut self.live) {
             return None;
         }
@@ -37,9 +38,11 @@ impl Grip {
     }
 
     async fn release(mut self) -> Result<(), Error> {
-        if let Some(token) = self.end() {
-            let key = self.session.key_of(self.name.as_bytes());
-            self.session.fenced_delete(&key, token).await?;
+        if let Some((token, done)) = self.end() {
+            // A failure is retried in the background until the key is gone or the lease is.
+            self.session
+                .delete_now(self.name.as_bytes(), Fence::Revision(token), done)
+                .await?;
         }
         Ok(())
     }
@@ -47,14 +50,13 @@ impl Grip {
 
 impl Drop for Grip {
     fn drop(&mut self) {
-        if let Some(token) = self.end() {
-            let session = self.session.clone();
-            let key = session.key_of(self.name.as_bytes());
-            session.clone().spawn(async move {
-                if let Err(e) = session.fenced_delete(&key, token).await {
-                    tracing::debug!(error = %e, "background release failed; the lease will");
-                }
-            });
+        if let Some((token, done)) = self.end() {
+            // Retried in the background until the key is gone or the lease is.
+            self.session.clone().spawn_delete(
+                self.name.as_bytes().to_vec(),
+                Fence::Revision(token),
+                done,
+            );
         }
     }
 }

@@ -81,55 +81,102 @@ impl Drop for Lease {
     }
 }
 
-/// Renews the lease every third of its TTL. A refusal (TTL 0: the lease is gone) loses it at
-/// once; failures are retried until the lease would have expired since the last renewal.
+/// Renews the lease every third of its TTL. The session counts as lost from the moment the lease
+/// may have expired: the TTL after the last renewal that succeeded was *sent* (less a margin),
+/// whatever the renewals or reconnections under way are doing then; a refusal (TTL 0: the lease
+/// is gone) loses it at once.
 async fn keep_alive(client: Client, id: i64, ttl: i64, limit: Duration, lost: watch::Sender<bool>) {
     let ttl = Duration::from_secs(ttl as u64);
+    let margin = (ttl / 10).min(Duration::from_millis(500));
     let period = ttl / 3;
-    let mut renewed = Instant::now();
+    // The grant was sent before this task started.
+    let mut deadline = Instant::now() + ttl - margin;
     let mut stream = None;
     loop {
-        tokio::time::sleep(if stream.is_some() {
-            period
-        } else {
-            Duration::from_millis(200)
-        })
-        .await;
-        if stream.is_none() {
-            let mut c = client.clone();
-            match within("lease keep-alive", limit, c.lease_keep_alive(id)).await {
-                Ok(s) => stream = Some(s),
-                Err(e) => tracing::debug!(lease = id, error = %e, "keep-alive stream failed"),
+        let step = renew(&client, id, &mut stream, period, limit);
+        let outcome = tokio::select! {
+            o = step => o,
+            _ = tokio::time::sleep_until(deadline) => Renewal::Expired,
+        };
+        match outcome {
+            Renewal::Renewed { sent, ttl } => deadline = sent + ttl - margin,
+            Renewal::Failed => {}
+            Renewal::Refused => {
+                tracing::warn!(lease = id, "lease expired or revoked: session lost");
+                let _ = lost.send(true);
+                return;
+            }
+            Renewal::Expired => {
+                tracing::warn!(
+                    lease = id,
+                    "no keep-alive answered within the TTL: session lost"
+                );
+                let _ = lost.send(true);
+                return;
             }
         }
-        if let Some((keeper, responses)) = &mut stream {
-            let renewal = async {
-                keeper.keep_alive().await?;
-                responses.message().await
-            };
-            match within(
-                "lease keep-alive",
-                limit.min(period.max(Duration::from_millis(500))),
-                renewal,
-            )
-            .await
-            {
-                Ok(Some(r)) if r.ttl() > 0 => renewed = Instant::now(),
-                Ok(Some(_)) => {
-                    tracing::warn!(lease = id, "lease expired or revoked: session lost");
-                    let _ = lost.send(true);
-                    return;
-                }
-                Ok(None) | Err(_) => stream = None,
+    }
+}
+
+/// What one renewal attempt found.
+enum Renewal {
+    /// Renewed for `ttl` by a request sent at `sent`.
+    Renewed { sent: Instant, ttl: Duration },
+    /// No answer (the stream broke or timed out): tried again next time.
+    Failed,
+    /// The cluster says the lease is gone.
+    Refused,
+    /// The lease may have expired meanwhile.
+    Expired,
+}
+
+/// Waits for the next renewal time, then renews once (opening the keep-alive stream if needed).
+async fn renew(
+    client: &Client,
+    id: i64,
+    stream: &mut Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)>,
+    period: Duration,
+    limit: Duration,
+) -> Renewal {
+    tokio::time::sleep(if stream.is_some() {
+        period
+    } else {
+        Duration::from_millis(200)
+    })
+    .await;
+    if stream.is_none() {
+        let mut c = client.clone();
+        match within("lease keep-alive", limit, c.lease_keep_alive(id)).await {
+            Ok(s) => *stream = Some(s),
+            Err(e) => {
+                tracing::debug!(lease = id, error = %e, "keep-alive stream failed");
+                return Renewal::Failed;
             }
         }
-        if renewed.elapsed() >= ttl {
-            tracing::warn!(
-                lease = id,
-                "no keep-alive answered within the TTL: session lost"
-            );
-            let _ = lost.send(true);
-            return;
+    }
+    let Some((keeper, responses)) = stream.as_mut() else {
+        return Renewal::Failed;
+    };
+    let sent = Instant::now();
+    let renewal = async {
+        keeper.keep_alive().await?;
+        responses.message().await
+    };
+    match within(
+        "lease keep-alive",
+        limit.min(period.max(Duration::from_millis(500))),
+        renewal,
+    )
+    .await
+    {
+        Ok(Some(r)) if r.ttl() > 0 => Renewal::Renewed {
+            sent,
+            ttl: Duration::from_secs(r.ttl() as u64),
+        },
+        Ok(Some(_)) => Renewal::Refused,
+        Ok(None) | Err(_) => {
+            *stream = None;
+            Renewal::Failed
         }
     }
 }

@@ -66,7 +66,10 @@ pub struct EtcdRequestInfo {
 impl EtcdManager {
     /// Connects to the cluster (any of `config.endpoints`).
     pub async fn connect(config: EtcdConfig) -> Result<EtcdManager, Error> {
+        // require_leader: a member cut off from the quorum refuses requests and watches
+        // instead of serving them silently stale (a watch there would never fire).
         let options = ConnectOptions::new()
+            .with_require_leader(true)
             .with_connect_timeout(config.request_timeout)
             .with_keep_alive(Duration::from_secs(2), config.request_timeout);
         let client = within(

@@ -24,15 +24,25 @@ use crate::lock::Mode;
 pub(crate) enum Slot {
     /// An acquire is under way.
     Pending,
-    /// A request that ended without a grant is being withdrawn in the background; notified
-    /// when its key is gone.
-    Withdrawing(Arc<tokio::sync::Notify>),
+    /// The key of a request or holding that ended is being deleted (retried until it is, or
+    /// the lease is lost); notified when it is gone. The session's next request for the name
+    /// waits for it, so no delete of this key can ever meet a newer request's key.
+    Deleting(Arc<tokio::sync::Notify>),
     Held {
         mode: Mode,
         token: i64,
         count: usize,
         refs: usize,
     },
+}
+
+/// What a delete of one of the session's keys must find for it to apply.
+#[derive(Clone)]
+pub(crate) enum Fence {
+    /// The key made at this revision (a holding's token, or a request's once read).
+    Revision(i64),
+    /// The key with this value (a request whose revision was never read).
+    Value(Vec<u8>),
 }
 
 pub(crate) struct SessionInner {
@@ -42,6 +52,8 @@ pub(crate) struct SessionInner {
     pub(crate) own_lease: bool,
     pub(crate) slots: Mutex<HashMap<Vec<u8>, Slot>>,
     pub(crate) closed: AtomicBool,
+    /// Set by `close()`, for the waits under way to end with `SessionClosed`.
+    pub(crate) closed_tx: tokio::sync::watch::Sender<bool>,
     /// Set when one of its keys was found deleted by someone else.
     pub(crate) key_lost: LostFlag,
     pub(crate) runtime: Option<tokio::runtime::Handle>,
@@ -119,26 +131,32 @@ impl SessionInner {
     /// Puts the request key unless it exists, and reads the name's requests, in one Txn. A key
     /// left by an earlier holding of this session (a release still under way) is deleted first,
     /// so every request starts a new place in the queue with a new token.
+    /// The value of a new request: unique to it (its `since`, in microseconds, is later than
+    /// the session's previous request for the name, which was deleted before this one begins).
+    pub(crate) fn request_value(&self, mode: Mode, limit: usize) -> Vec<u8> {
+        let since_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        Value {
+            mode,
+            limit,
+            since_us,
+            label: self.shared.config.label.clone(),
+        }
+        .encode()
+    }
+
     pub(crate) async fn enqueue(
         &self,
         name: &[u8],
         key: &[u8],
         mode: Mode,
-        limit: usize,
+        value: &[u8],
     ) -> Result<(i64, Vec<Entry>), Error> {
         let shared = &self.shared;
         let prefix = &shared.config.prefix;
+        let value = value.to_vec();
         let range = keys::name_range(prefix, name);
-        let since_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
-        let value = Value {
-            mode,
-            limit,
-            since_us,
-            label: shared.config.label.clone(),
-        }
-        .encode();
         for _ in 0..3 {
             // Retried as a whole after a transient failure: if an earlier attempt's put landed,
             // the retry finds the key with this very value (its `since` is this request's) and
@@ -230,21 +248,97 @@ impl SessionInner {
         })
     }
 
-    /// Deletes this session's request key for `name`: fenced on `token` when it is known;
-    /// otherwise unconditionally, which is safe while the name's slot says that no other request
-    /// of this session for it exists (`Pending` or `Withdrawing`).
-    pub(crate) async fn withdraw(&self, name: &[u8], token: Option<i64>) -> Result<(), Error> {
-        let key = self.key_of(name);
-        match token {
-            Some(t) => self.fenced_delete(&key, t).await.map(drop),
-            None => {
-                retried("withdraw", self.shared.limit(), || {
-                    let mut c = self.shared.client.clone();
-                    let key = key.clone();
-                    async move { c.delete(key, None).await }
-                })
-                .await?;
+    /// Marks `name`'s slot `Deleting` (its key is about to be deleted), whatever it was.
+    pub(crate) fn begin_delete(&self, name: &[u8]) -> Arc<tokio::sync::Notify> {
+        let done = Arc::new(tokio::sync::Notify::new());
+        self.slots
+            .lock()
+            .unwrap()
+            .insert(name.to_vec(), Slot::Deleting(done.clone()));
+        done
+    }
+
+    /// The delete `done` stands for is over: the slot goes (if it is still that delete's), and
+    /// whoever waits for it is woken.
+    fn end_delete(&self, name: &[u8], done: &Arc<tokio::sync::Notify>) {
+        let mut slots = self.slots.lock().unwrap();
+        if matches!(slots.get(name), Some(Slot::Deleting(d)) if Arc::ptr_eq(d, done)) {
+            slots.remove(name);
+        }
+        drop(slots);
+        done.notify_waiters();
+    }
+
+    /// Whether deleting a key of this session is no longer needed: the lease that carries it is
+    /// lost (its keys go with it) or revoked by `close`.
+    fn keys_go_with_lease(&self) -> bool {
+        self.lease.is_lost() || (self.own_lease && self.closed.load(Ordering::Relaxed))
+    }
+
+    /// Deletes this session's key for `name` (slot already `Deleting`): one attempt now; if it
+    /// fails, retried in the background until it succeeds or the lease goes, and the error is
+    /// returned.
+    pub(crate) async fn delete_now(
+        self: &Arc<Self>,
+        name: &[u8],
+        fence: Fence,
+        done: Arc<tokio::sync::Notify>,
+    ) -> Result<(), Error> {
+        match self.delete_fenced(name, &fence).await {
+            Ok(()) => {
+                self.end_delete(name, &done);
                 Ok(())
+            }
+            Err(e) => {
+                self.clone().spawn_delete(name.to_vec(), fence, done);
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes this session's key for `name` (slot already `Deleting`) in the background,
+    /// retrying with a growing pause until it succeeds or the lease goes.
+    pub(crate) fn spawn_delete(
+        self: Arc<Self>,
+        name: Vec<u8>,
+        fence: Fence,
+        done: Arc<tokio::sync::Notify>,
+    ) {
+        let inner = self.clone();
+        self.spawn(async move {
+            let mut pause = Duration::from_millis(100);
+            loop {
+                match inner.delete_fenced(&name, &fence).await {
+                    Ok(()) => break,
+                    Err(_) if inner.keys_go_with_lease() => break,
+                    Err(e) => {
+                        tracing::debug!(session = %inner.id, error = %e, "deleting a request key failed; retrying");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+            inner.end_delete(&name, &done);
+        });
+    }
+
+    /// Deletes this session's key for `name` if it is still the one `fence` names.
+    async fn delete_fenced(&self, name: &[u8], fence: &Fence) -> Result<(), Error> {
+        let key = self.key_of(name);
+        match fence {
+            Fence::Revision(t) => self.fenced_delete(&key, *t).await.map(drop),
+            Fence::Value(value) => {
+                // The request's value is unique to it (its `since`), so a delete that arrives
+                // late never removes a later request's key.
+                retried("withdraw", self.shared.limit(), || {
+                    let txn = Txn::new()
+                        .when([Compare::value(key.clone(), CompareOp::Equal, value.clone())])
+                        .and_then([TxnOp::delete(key.clone(), None)]);
+                    let mut c = self.shared.client.clone();
+                    async move { c.txn(txn).await }
+                })
+                .await
+                .map(drop)
             }
         }
     }
@@ -320,9 +414,14 @@ impl SessionInner {
         }
     }
 
-    /// A guard of holding `token` was dropped or released: one reference goes; the last one
-    /// deletes the key.
-    pub(crate) fn drop_ref(&self, name: &[u8], mode: Mode, token: u64) -> Option<i64> {
+    /// A guard of holding `token` was dropped or released: one reference goes; for the last
+    /// one, the slot becomes `Deleting` and the caller deletes the key.
+    pub(crate) fn drop_ref(
+        &self,
+        name: &[u8],
+        mode: Mode,
+        token: u64,
+    ) -> Option<(i64, Arc<tokio::sync::Notify>)> {
         let mut slots = self.slots.lock().unwrap();
         match slots.get_mut(name) {
             Some(Slot::Held {
@@ -333,9 +432,10 @@ impl SessionInner {
             }) if *m == mode && *t as u64 == token => {
                 *refs -= 1;
                 if *refs == 0 {
-                    slots.remove(name);
+                    let done = Arc::new(tokio::sync::Notify::new());
+                    slots.insert(name.to_vec(), Slot::Deleting(done.clone()));
                     self.unwatch_held(name, token as i64);
-                    Some(token as i64)
+                    Some((token as i64, done))
                 } else {
                     None
                 }
@@ -348,52 +448,78 @@ impl SessionInner {
         keys::request_key(&self.shared.config.prefix, name, &self.id)
     }
 
-    pub(crate) async fn release_by_name(&self, name: &[u8], mode: Mode) -> Result<bool, Error> {
-        let token = {
+    pub(crate) async fn release_by_name(
+        self: &Arc<Self>,
+        name: &[u8],
+        mode: Mode,
+    ) -> Result<bool, Error> {
+        let (token, done) = {
             let mut slots = self.slots.lock().unwrap();
             match slots.get(name) {
                 Some(Slot::Held { mode: m, token, .. }) if *m == mode => {
                     let t = *token;
-                    slots.remove(name);
+                    let done = Arc::new(tokio::sync::Notify::new());
+                    slots.insert(name.to_vec(), Slot::Deleting(done.clone()));
                     self.unwatch_held(name, t);
-                    t
+                    (t, done)
                 }
                 _ => return Ok(false),
             }
         };
         // The holding was this session's; a key found gone already (an earlier attempt whose
-        // answer was lost, or the lease) is released all the same.
-        self.fenced_delete(&self.key_of(name), token).await?;
+        // answer was lost, or the lease) is released all the same. A failed delete is retried
+        // in the background (and reported).
+        self.delete_now(name, Fence::Revision(token), done).await?;
         Ok(true)
     }
 
-    pub(crate) async fn close(&self) -> Result<(), Error> {
+    /// Ends the session: its waits end with `SessionClosed`, and every holding's key is deleted
+    /// (an own lease is revoked instead; were the revoke to fail, the lease expires within its
+    /// TTL, its keep-alive being stopped).
+    pub(crate) async fn close(self: &Arc<Self>) -> Result<(), Error> {
         if self.closed.swap(true, Ordering::Relaxed) {
             return Ok(());
         }
-        let held: Vec<(Vec<u8>, i64)> = self
-            .slots
-            .lock()
-            .unwrap()
-            .drain()
-            .filter_map(|(name, slot)| match slot {
-                Slot::Held { token, .. } => Some((name, token)),
-                // Their acquires (or background withdrawals) delete their keys.
-                Slot::Pending | Slot::Withdrawing(_) => None,
-            })
-            .collect();
-        for (name, token) in &held {
+        self.closed_tx.send_replace(true);
+        let held: Vec<(Vec<u8>, i64, Arc<tokio::sync::Notify>)> = {
+            let mut slots = self.slots.lock().unwrap();
+            let names: Vec<(Vec<u8>, i64)> = slots
+                .iter()
+                .filter_map(|(name, slot)| match slot {
+                    Slot::Held { token, .. } => Some((name.clone(), *token)),
+                    // Their acquires (or background deletes) delete their keys.
+                    Slot::Pending | Slot::Deleting(_) => None,
+                })
+                .collect();
+            names
+                .into_iter()
+                .map(|(name, token)| {
+                    let done = Arc::new(tokio::sync::Notify::new());
+                    slots.insert(name.clone(), Slot::Deleting(done.clone()));
+                    (name, token, done)
+                })
+                .collect()
+        };
+        for (name, token, _) in &held {
             self.unwatch_held(name, *token);
         }
         if self.own_lease {
-            return self
+            let revoked = self
                 .lease
                 .revoke(&self.shared.client, self.shared.limit())
                 .await;
+            for (name, _, done) in &held {
+                self.end_delete(name, done);
+            }
+            return revoked;
         }
-        for (name, token) in held {
-            self.fenced_delete(&self.key_of(&name), token).await?;
+        // Every key is tried; a failure is retried in the background and the first reported.
+        let mut first = Ok(());
+        for (name, token, done) in held {
+            if let Err(e) = self.delete_now(&name, Fence::Revision(token), done).await {
+                first = first.and(Err(e));
+            }
         }
-        Ok(())
+        first
     }
 }

@@ -11,7 +11,7 @@ use super::error::Error;
 use super::guard::{EtcdExclusiveGuard, EtcdSharedGuard, Grip};
 use super::keys;
 use super::lease::Lease;
-use super::owner::{SessionInner, Slot};
+use super::owner::{Fence, SessionInner, Slot};
 use super::read::Entry;
 use super::rule::{Verdict, Watch, evaluate};
 use super::shared::Shared;
@@ -51,6 +51,7 @@ impl EtcdSession {
                 slots: Mutex::new(HashMap::new()),
                 closed: AtomicBool::new(false),
                 key_lost: Arc::new(tokio::sync::watch::channel(false).0),
+                closed_tx: tokio::sync::watch::channel(false).0,
                 runtime: tokio::runtime::Handle::try_current().ok(),
             }),
         }
@@ -202,8 +203,15 @@ impl EtcdSession {
         let inner = &self.inner;
         inner.check()?;
         let arc_name = Name::new(name).to_arc();
+        let started = Instant::now();
+        // How long this request may wait for an earlier key of the same name to be deleted.
+        let patience = match wait {
+            Wait::Try => inner.shared.limit(),
+            Wait::Forever => Duration::MAX,
+            Wait::For(d) => d,
+        };
         loop {
-            let withdrawing = {
+            let deleting = {
                 let mut slots = inner.slots.lock().unwrap();
                 match slots.get_mut(name) {
                     Some(Slot::Held {
@@ -234,39 +242,60 @@ impl EtcdSession {
                             reason: Contention::Queued(1),
                         });
                     }
-                    // An earlier request of this name is being withdrawn: wait for it (its key
-                    // must be gone before this request's key is made).
-                    Some(Slot::Withdrawing(done)) => done.clone(),
+                    // An earlier key of this name is being deleted: wait for it (it must be
+                    // gone before this request's key is made).
+                    Some(Slot::Deleting(done)) => done.clone(),
                     None => {
                         slots.insert(name.to_vec(), Slot::Pending);
                         break;
                     }
                 }
             };
-            let done = withdrawing.notified();
+            let done = deleting.notified();
             tokio::pin!(done);
             done.as_mut().enable();
-            if matches!(
+            let still = matches!(
                 inner.slots.lock().unwrap().get(name),
-                Some(Slot::Withdrawing(_))
-            ) {
-                done.await;
+                Some(Slot::Deleting(d)) if Arc::ptr_eq(d, &deleting)
+            );
+            if still {
+                let left = patience.saturating_sub(started.elapsed());
+                if tokio::time::timeout(left, done).await.is_err() {
+                    return Err(match wait {
+                        Wait::Try => Error::WouldBlock {
+                            name: arc_name,
+                            mode,
+                            reason: Contention::Queued(1),
+                        },
+                        _ => Error::Timeout {
+                            name: arc_name,
+                            mode,
+                            waited: started.elapsed(),
+                        },
+                    });
+                }
             }
             inner.check()?;
         }
+        let value = inner.request_value(mode, limit);
         let mut pending = PendingRequest {
             inner: inner.clone(),
             name: name.to_vec(),
             token: None,
+            value: value.clone(),
             phase: Phase::MaybeSent,
         };
-        let started = Instant::now();
         let key = keys::request_key(&inner.shared.config.prefix, name, &inner.id);
-        let (mut revision, mut held) = inner.enqueue(name, &key, mode, limit).await?;
+        let (mut revision, mut held) = inner.enqueue(name, &key, mode, &value).await?;
         let mut wait = wait;
         let mut timed_out = false;
+        let mut closed = inner.closed_tx.subscribe();
         loop {
-            let me = held.iter().position(|e| e.key == key);
+            // Granted or not is decided only from a read with this request's own key, made at
+            // the revision first read (a key made again would be another request).
+            let me = held
+                .iter()
+                .position(|e| e.key == key && pending.token.is_none_or(|t| t == e.revision));
             let Some(me) = me else {
                 inner.mark_lost("its request key is gone");
                 return Err(Error::SessionLost {
@@ -280,13 +309,22 @@ impl EtcdSession {
                 Verdict::Granted { count } => {
                     {
                         let mut slots = inner.slots.lock().unwrap();
-                        if inner.closed.load(Ordering::Relaxed) {
-                            // Closed while this request was under way: withdraw it.
+                        let refused = if inner.closed.load(Ordering::Relaxed) {
+                            Some(Error::SessionClosed {
+                                session: inner.id.clone(),
+                            })
+                        } else if inner.is_lost() {
+                            Some(Error::SessionLost {
+                                session: inner.id.clone(),
+                            })
+                        } else {
+                            None
+                        };
+                        if let Some(e) = refused {
+                            // Closed or lost while this request was under way: withdraw it.
                             drop(slots);
                             pending.withdraw().await;
-                            return Err(Error::SessionClosed {
-                                session: inner.id.clone(),
-                            });
+                            return Err(e);
                         }
                         slots.insert(
                             name.to_vec(),
@@ -297,9 +335,11 @@ impl EtcdSession {
                                 refs: 1,
                             },
                         );
+                        // Registered in the same critical section, so that a close or release
+                        // (which deregister under it) never leaves a registration behind.
+                        inner.watch_held(name, token);
                         pending.phase = Phase::Granted;
                     }
-                    inner.watch_held(name, token);
                     drop(pending);
                     return Ok((
                         Grip::new(inner.clone(), arc_name, mode, token as u64),
@@ -347,7 +387,14 @@ impl EtcdSession {
                                 wait = Wait::Try;
                             }
                         }
-                        _ = lost => return Err(Error::SessionLost { session: inner.id.clone() }),
+                        _ = lost => {
+                            pending.withdraw().await;
+                            return Err(Error::SessionLost { session: inner.id.clone() });
+                        }
+                        _ = async { drop(closed.wait_for(|c| *c).await) } => {
+                            pending.withdraw().await;
+                            return Err(Error::SessionClosed { session: inner.id.clone() });
+                        }
                     }
                     (revision, held) = inner.shared.read_name(name).await?;
                 }
@@ -375,69 +422,59 @@ enum Phase {
     MaybeSent,
     /// Granted and recorded: the holding is the session's now.
     Granted,
-    /// Withdrawn (or never made): nothing to undo.
+    /// Withdrawn (or handed to a background delete): nothing left to undo.
     Done,
 }
 
 /// An acquire under way. If it ends without a grant (refusal, timeout, error, dropped future),
-/// its key is withdrawn: at once by [`withdraw`](Self::withdraw), otherwise in the background,
-/// with the name's slot marked `Withdrawing` meanwhile so that the session's next request for
-/// the name waits for it (this session's key for a name is one key, whichever request made it).
+/// its key is withdrawn: at once by [`withdraw`](Self::withdraw), otherwise in the background.
+/// Either way the name's slot is `Deleting` until the key is gone, so that the session's next
+/// request for the name waits for it (this session's key for a name is one key, whichever
+/// request made it).
 struct PendingRequest {
     inner: Arc<SessionInner>,
     name: Vec<u8>,
-    /// The key's revision once read (the delete is fenced on it).
+    /// The key's revision once read (the delete is fenced on it); before that, the delete is
+    /// fenced on `value`, unique to this request.
     token: Option<i64>,
+    value: Vec<u8>,
     phase: Phase,
 }
 
 impl PendingRequest {
+    fn fence(&self) -> Fence {
+        match self.token {
+            Some(t) => Fence::Revision(t),
+            None => Fence::Value(self.value.clone()),
+        }
+    }
+
     async fn withdraw(&mut self) {
         if self.phase != Phase::MaybeSent {
             return;
         }
-        match self.inner.withdraw(&self.name, self.token).await {
-            Ok(()) => self.phase = Phase::Done,
-            Err(e) => {
-                tracing::debug!(error = %e, "withdrawing a request failed; retrying in the background")
-            }
+        self.phase = Phase::Done;
+        let done = self.inner.begin_delete(&self.name);
+        if let Err(e) = self.inner.delete_now(&self.name, self.fence(), done).await {
+            tracing::debug!(error = %e, "withdrawing a request failed; retrying in the background");
         }
     }
 }
 
 impl Drop for PendingRequest {
     fn drop(&mut self) {
-        let mut slots = self.inner.slots.lock().unwrap();
         match self.phase {
-            Phase::Granted => {}
-            Phase::Done => {
+            Phase::Granted | Phase::Done => {
+                let mut slots = self.inner.slots.lock().unwrap();
                 if let Some(Slot::Pending) = slots.get(&self.name) {
                     slots.remove(&self.name);
                 }
             }
             Phase::MaybeSent => {
-                let done = Arc::new(tokio::sync::Notify::new());
-                slots.insert(self.name.clone(), Slot::Withdrawing(done.clone()));
-                drop(slots);
-                let (inner, name, token) = (self.inner.clone(), self.name.clone(), self.token);
-                self.inner.clone().spawn(async move {
-                    for attempt in 0..10u32 {
-                        match inner.withdraw(&name, token).await {
-                            Ok(()) => break,
-                            Err(_) if inner.is_lost() => break, // the lease takes the key
-                            Err(e) => {
-                                tracing::debug!(error = %e, attempt, "withdrawing a request failed");
-                                tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
-                            }
-                        }
-                    }
-                    let mut slots = inner.slots.lock().unwrap();
-                    if let Some(Slot::Withdrawing(_)) = slots.get(&name) {
-                        slots.remove(&name);
-                    }
-                    drop(slots);
-                    done.notify_waiters();
-                });
+                let done = self.inner.begin_delete(&self.name);
+                self.inner
+                    .clone()
+                    .spawn_delete(self.name.clone(), self.fence(), done);
             }
         }
     }
