@@ -367,3 +367,47 @@ async fn g_take(s: &lockd::etcd::EtcdSession) -> lockd::etcd::EtcdExclusiveGuard
         .await
         .expect("the next request waits for the background release")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_second_wait_for_a_name_queues_behind_its_first_and_rejoins() {
+    let Some(ep) = endpoints() else { return };
+    let p = prefix("twice");
+    let mgr = manager(&ep, &p).await;
+    let holder = mgr.session().await.unwrap();
+    let g = holder.get("x").await.unwrap();
+    let s = std::sync::Arc::new(mgr.session().await.unwrap());
+    let waits: Vec<_> = (0..2)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.lock_timeout("x", Duration::from_secs(10)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A try does not wait behind the session's own request.
+    assert!(matches!(
+        s.get("x").await,
+        Err(Error::WouldBlock {
+            reason: Contention::Queued(1),
+            ..
+        })
+    ));
+    g.release().await.unwrap();
+    let mut tokens = Vec::new();
+    let mut guards = Vec::new();
+    for w in waits {
+        let guard = w.await.unwrap().expect("both waits are granted");
+        tokens.push(guard.token());
+        guards.push(guard);
+    }
+    assert_eq!(
+        tokens[0], tokens[1],
+        "the second rejoined the first's holding"
+    );
+    drop(guards.pop());
+    assert!(mgr.inspect("x").await.unwrap(), "one reference is left");
+    guards.pop().unwrap().release().await.unwrap();
+    assert!(!mgr.inspect("x").await.unwrap());
+    s.close().await.unwrap();
+    holder.close().await.unwrap();
+    assert_empty(&mgr, &p).await;
+}

@@ -22,8 +22,9 @@ use crate::lock::Mode;
 
 /// A session's knowledge of one of its request keys.
 pub(crate) enum Slot {
-    /// An acquire is under way.
-    Pending,
+    /// An acquire is under way; notified when it ends (granted, refused or withdrawn), for the
+    /// session's later requests of the name, which wait behind it.
+    Pending(Arc<tokio::sync::Notify>),
     /// The key of a request or holding that ended is being deleted (retried until it is, or
     /// the lease is lost); notified when it is gone. The session's next request for the name
     /// waits for it, so no delete of this key can ever meet a newer request's key.
@@ -488,7 +489,7 @@ impl SessionInner {
                 .filter_map(|(name, slot)| match slot {
                     Slot::Held { token, .. } => Some((name.clone(), *token)),
                     // Their acquires (or background deletes) delete their keys.
-                    Slot::Pending | Slot::Deleting(_) => None,
+                    Slot::Pending(_) | Slot::Deleting(_) => None,
                 })
                 .collect();
             names

@@ -210,6 +210,7 @@ impl EtcdSession {
             Wait::Forever => Duration::MAX,
             Wait::For(d) => d,
         };
+        let pending_done;
         loop {
             let deleting = {
                 let mut slots = inner.slots.lock().unwrap();
@@ -235,18 +236,24 @@ impl EtcdSession {
                             reason,
                         });
                     }
-                    Some(Slot::Pending) => {
+                    // A try never waits behind this session's own request (it would be queued
+                    // behind it, as in the core).
+                    Some(Slot::Pending(_)) if matches!(wait, Wait::Try) => {
                         return Err(Error::WouldBlock {
                             name: arc_name,
                             mode,
                             reason: Contention::Queued(1),
                         });
                     }
-                    // An earlier key of this name is being deleted: wait for it (it must be
-                    // gone before this request's key is made).
-                    Some(Slot::Deleting(done)) => done.clone(),
+                    // A wait queues behind this session's own request for the name: when that
+                    // one ends, this one rejoins its holding or makes its own request. An
+                    // earlier key of this name being deleted is waited for the same way (it
+                    // must be gone before this request's key is made).
+                    Some(Slot::Pending(done) | Slot::Deleting(done)) => done.clone(),
                     None => {
-                        slots.insert(name.to_vec(), Slot::Pending);
+                        let done = Arc::new(tokio::sync::Notify::new());
+                        slots.insert(name.to_vec(), Slot::Pending(done.clone()));
+                        pending_done = done;
                         break;
                     }
                 }
@@ -256,7 +263,7 @@ impl EtcdSession {
             done.as_mut().enable();
             let still = matches!(
                 inner.slots.lock().unwrap().get(name),
-                Some(Slot::Deleting(d)) if Arc::ptr_eq(d, &deleting)
+                Some(Slot::Pending(d) | Slot::Deleting(d)) if Arc::ptr_eq(d, &deleting)
             );
             if still {
                 let left = patience.saturating_sub(started.elapsed());
@@ -284,6 +291,7 @@ impl EtcdSession {
             token: None,
             value: value.clone(),
             phase: Phase::MaybeSent,
+            done: pending_done,
         };
         let key = keys::request_key(&inner.shared.config.prefix, name, &inner.id);
         let (mut revision, mut held) = inner.enqueue(name, &key, mode, &value).await?;
@@ -439,6 +447,8 @@ struct PendingRequest {
     token: Option<i64>,
     value: Vec<u8>,
     phase: Phase,
+    /// Woken when this request ends, for the session's later requests of the name.
+    done: Arc<tokio::sync::Notify>,
 }
 
 impl PendingRequest {
@@ -466,7 +476,8 @@ impl Drop for PendingRequest {
         match self.phase {
             Phase::Granted | Phase::Done => {
                 let mut slots = self.inner.slots.lock().unwrap();
-                if let Some(Slot::Pending) = slots.get(&self.name) {
+                if matches!(slots.get(&self.name), Some(Slot::Pending(d)) if Arc::ptr_eq(d, &self.done))
+                {
                     slots.remove(&self.name);
                 }
             }
@@ -477,5 +488,7 @@ impl Drop for PendingRequest {
                     .spawn_delete(self.name.clone(), self.fence(), done);
             }
         }
+        // The slot is no longer this request's: whoever waits behind it looks again.
+        self.done.notify_waiters();
     }
 }
