@@ -61,13 +61,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::WouldBlock { name, mode, reason } => {
-                write!(f, "{mode} lock {name:?} is not available: ")?;
-                match reason {
-                    Contention::HeldExclusive => write!(f, "another owner holds it exclusively"),
-                    Contention::HeldShared(n) => write!(f, "it is held shared by {n} owner(s)"),
-                    Contention::Queued(n) => write!(f, "{n} earlier request(s) are queued for it"),
-                    Contention::AtLimit(n) => write!(f, "{n} owner(s) hold it, the most allowed"),
-                }
+                write!(f, "{mode} lock {name:?} is not available: {reason}")
             }
             Error::Timeout { name, mode, waited } => {
                 write!(

@@ -15,3 +15,15 @@ pub enum Contention {
     /// ([`get_shared_max`](crate::LockManager::get_shared_max)).
     AtLimit(usize),
 }
+
+/// What a refusal says of the lock, after "… is not available: ".
+impl std::fmt::Display for Contention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Contention::HeldExclusive => write!(f, "another owner holds it exclusively"),
+            Contention::HeldShared(n) => write!(f, "it is held shared by {n} owner(s)"),
+            Contention::Queued(n) => write!(f, "{n} earlier request(s) are queued for it"),
+            Contention::AtLimit(n) => write!(f, "it already has {n} holder(s), the limit"),
+        }
+    }
+}
