@@ -5,6 +5,9 @@
 use std::time::Duration;
 
 use lockd::Contention;
+#[cfg(feature = "etcd")]
+mod etcd_common;
+
 use lockd::backend::{ErrorKind, LockBackend, LockError, LockGuard, LockSession, SharedLockGuard};
 
 fn kind<T>(r: Result<T, impl LockError>) -> ErrorKind {
@@ -94,16 +97,8 @@ async fn the_in_memory_core_keeps_the_contract() {
 #[cfg(feature = "etcd")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_etcd_backend_keeps_the_contract() {
-    let endpoints = match std::env::var("LOCKD_ETCD_ENDPOINTS") {
-        Ok(e) if !e.is_empty() => e.split(',').map(str::to_string).collect(),
-        _ => {
-            assert!(
-                std::env::var("LOCKD_ETCD_REQUIRED").as_deref() != Ok("1"),
-                "LOCKD_ETCD_REQUIRED=1 but LOCKD_ETCD_ENDPOINTS is not set"
-            );
-            eprintln!("skipped: LOCKD_ETCD_ENDPOINTS is not set");
-            return;
-        }
+    let Some(endpoints) = etcd_common::endpoints() else {
+        return;
     };
     let prefix = format!("lockd-test-{}-contract", std::process::id());
     let mgr = lockd::etcd::EtcdManager::connect(lockd::etcd::EtcdConfig {
@@ -115,19 +110,5 @@ async fn the_etcd_backend_keeps_the_contract() {
     .await
     .unwrap();
     scenario(&mgr).await;
-    let left = mgr
-        .client()
-        .clone()
-        .get(
-            format!("{prefix}/"),
-            Some(
-                etcd_client::GetOptions::new()
-                    .with_prefix()
-                    .with_count_only(),
-            ),
-        )
-        .await
-        .unwrap()
-        .count();
-    assert_eq!(left, 0, "keys left under {prefix}/");
+    etcd_common::assert_empty(&mgr, &prefix).await;
 }

@@ -9,19 +9,8 @@ use std::time::Duration;
 use lockd::Contention;
 use lockd::etcd::{Error, EtcdConfig, EtcdManager};
 
-fn endpoints() -> Option<Vec<String>> {
-    match std::env::var("LOCKD_ETCD_ENDPOINTS") {
-        Ok(e) if !e.is_empty() => Some(e.split(',').map(str::to_string).collect()),
-        _ => {
-            assert!(
-                std::env::var("LOCKD_ETCD_REQUIRED").as_deref() != Ok("1"),
-                "LOCKD_ETCD_REQUIRED=1 but LOCKD_ETCD_ENDPOINTS is not set"
-            );
-            eprintln!("skipped: LOCKD_ETCD_ENDPOINTS is not set (scripts/etcd-cluster.sh start)");
-            None
-        }
-    }
-}
+mod etcd_common;
+use etcd_common::{assert_empty, endpoints, until_requests};
 
 /// A prefix of this test's own, so tests never see each other's keys.
 fn prefix(test: &str) -> String {
@@ -43,31 +32,6 @@ async fn manager(endpoints: &[String], prefix: &str) -> EtcdManager {
     })
     .await
     .expect("connect")
-}
-
-/// Nothing is left under the prefix (every request was withdrawn or released).
-async fn assert_empty(mgr: &EtcdManager, prefix: &str) {
-    let mut c = mgr.client().clone();
-    for _ in 0..50 {
-        let left = c
-            .get(
-                format!("{prefix}/"),
-                Some(
-                    etcd_client::GetOptions::new()
-                        .with_prefix()
-                        .with_count_only(),
-                ),
-            )
-            .await
-            .unwrap()
-            .count();
-        if left == 0 {
-            return;
-        }
-        // Background releases (dropped guards) are under way.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("keys left under {prefix}/");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +57,7 @@ async fn two_managers_contend_and_tokens_increase_per_name() {
         let g = sb.lock("job").await.unwrap();
         (g.token(), sb, g)
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_requests(&a, "job", 2).await; // the waiter has enqueued
     assert!(!waiter.is_finished(), "granted while held");
     g.release().await.unwrap();
     let (second, sb, g2) = tokio::time::timeout(Duration::from_secs(5), waiter)
@@ -141,7 +105,7 @@ async fn shared_counts_limits_and_no_overtaking() {
         let g = s2.lock("quota").await.unwrap();
         (s2, g)
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_requests(&mgr, "quota", 3).await; // the exclusive request has enqueued
     match s[3].get_shared("quota").await {
         Err(Error::WouldBlock { .. }) => {}
         other => panic!("a shared request overtook a queued exclusive one: {other:?}"),
@@ -187,9 +151,8 @@ async fn a_dropped_wait_leaves_no_key_and_a_late_release_spares_a_newer_holder()
             .await
             .is_err()
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let snapshot = mgr.snapshot().await.unwrap();
-    assert_eq!(snapshot[0].requests.len(), 1, "{snapshot:?}");
+    // Its withdrawal runs in the background: the holder's key is left alone.
+    until_requests(&mgr, "x", 1).await;
     // Release by name, then take it again: the old guard's late drop must not delete the new key.
     assert!(a.release("x").await.unwrap());
     let newer = a.get("x").await.unwrap();
@@ -215,7 +178,7 @@ async fn a_waiter_whose_lease_is_gone_is_never_told_it_holds_the_lock() {
         let b = b.clone();
         tokio::spawn(async move { b.lock("x").await.map(|g| g.token()) })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_requests(&mgr, "x", 2).await; // the waiter has enqueued
     // The waiter's lease goes (as if it had expired while it waited); then the holder leaves.
     mgr.client().clone().lease_revoke(lease).await.unwrap();
     held.release().await.unwrap();
@@ -265,8 +228,24 @@ async fn a_held_key_deleted_by_someone_else_loses_the_session() {
         s2.get("z").await.unwrap().release().await.unwrap();
     }
     drop(s2.get("z").await.unwrap()); // released in the background
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!s2.is_lost());
+    until_requests(&mgr, "z", 0).await;
+    // The watcher handles deletions in order: once a later deletion by someone else has lost
+    // its own session, it has seen every one of s2's own deletions before it.
+    let s3 = mgr.session_on_shared_lease().await.unwrap();
+    let w = s3.get("w").await.unwrap();
+    mgr.client()
+        .clone()
+        .delete(
+            keys_of(&p, "w"),
+            Some(etcd_client::DeleteOptions::new().with_prefix()),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), s3.lost())
+        .await
+        .expect("the later deletion is seen");
+    drop(w);
+    assert!(!s2.is_lost(), "a session's own releases never lose it");
     s2.close().await.unwrap();
     assert_empty(&mgr, &p).await;
 }
@@ -290,13 +269,7 @@ async fn exclusive_waiters_are_granted_in_arrival_order() {
             s.close().await.unwrap();
         }));
         // Each waiter's request is in the queue before the next one starts.
-        let want = i + 2;
-        for _ in 0..100 {
-            if mgr.snapshot().await.unwrap()[0].requests.len() == want {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_requests(&mgr, "q", i + 2).await;
     }
     held.take().unwrap().release().await.unwrap();
     let mut order = Vec::new();
@@ -333,7 +306,7 @@ async fn close_ends_waits_and_a_dropped_guard_does_not_refuse_the_next_request()
         let w = waiter.clone();
         tokio::spawn(async move { w.lock("x").await.map(|g| g.token()) })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_requests(&mgr, "x", 2).await; // the waiter has enqueued
     waiter.close().await.unwrap();
     let outcome = tokio::time::timeout(Duration::from_secs(5), wait)
         .await
@@ -382,7 +355,7 @@ async fn a_sessions_second_wait_for_a_name_queues_behind_its_first_and_rejoins()
             tokio::spawn(async move { s.lock_timeout("x", Duration::from_secs(10)).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_requests(&mgr, "x", 2).await; // one of the two waits has enqueued
     // A try does not wait behind the session's own request.
     assert!(matches!(
         s.get("x").await,
@@ -410,4 +383,9 @@ async fn a_sessions_second_wait_for_a_name_queues_behind_its_first_and_rejoins()
     s.close().await.unwrap();
     holder.close().await.unwrap();
     assert_empty(&mgr, &p).await;
+}
+
+/// The range of `name`'s request keys under `prefix` (as docs/etcd-backend.md §1 lays them out).
+fn keys_of(prefix: &str, name: &str) -> String {
+    format!("{prefix}/l/{name}/")
 }

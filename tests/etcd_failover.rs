@@ -11,21 +11,10 @@ use std::time::{Duration, Instant};
 
 use lockd::etcd::{Error, EtcdConfig, EtcdManager};
 
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+mod etcd_common;
+use etcd_common::{endpoints, until_requests};
 
-fn endpoints() -> Option<Vec<String>> {
-    match std::env::var("LOCKD_ETCD_ENDPOINTS") {
-        Ok(e) if !e.is_empty() => Some(e.split(',').map(str::to_string).collect()),
-        _ => {
-            assert!(
-                std::env::var("LOCKD_ETCD_REQUIRED").as_deref() != Ok("1"),
-                "LOCKD_ETCD_REQUIRED=1 but LOCKD_ETCD_ENDPOINTS is not set"
-            );
-            eprintln!("skipped: LOCKD_ETCD_ENDPOINTS is not set (scripts/etcd-cluster.sh start)");
-            None
-        }
-    }
-}
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn manager(endpoints: &[String], prefix: &str, ttl: u64) -> EtcdManager {
     EtcdManager::connect(EtcdConfig {
@@ -135,7 +124,7 @@ async fn the_leader_killed_while_locks_are_held_and_waited_for() {
         let g = b.lock_timeout("x", Duration::from_secs(60)).await;
         (b, g, Instant::now())
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_requests(&mgr, "x", 2).await; // the waiter has enqueued
     assert!(!waiter.is_finished());
 
     let member = Restart(cluster_script(&["kill-leader"]));
