@@ -327,7 +327,7 @@ impl SessionInner {
     async fn delete_fenced(&self, name: &[u8], fence: &Fence) -> Result<(), Error> {
         let key = self.key_of(name);
         match fence {
-            Fence::Revision(t) => self.fenced_delete(&key, *t).await.map(drop),
+            Fence::Revision(t) => self.fenced_delete(&key, *t).await,
             Fence::Value(value) => {
                 // The request's value is unique to it (its `since`), so a delete that arrives
                 // late never removes a later request's key.
@@ -345,9 +345,10 @@ impl SessionInner {
     }
 
     /// Deletes `key` if it is still the request made at `revision` (never a newer one).
-    pub(crate) async fn fenced_delete(&self, key: &[u8], revision: i64) -> Result<bool, Error> {
+    pub(crate) async fn fenced_delete(&self, key: &[u8], revision: i64) -> Result<(), Error> {
         // Idempotent: a retry after a lost answer finds the key gone and deletes nothing.
-        let resp = retried("fenced delete", self.shared.limit(), || {
+        // Whether it deleted anything does not matter: either way that request's key is gone.
+        retried("fenced delete", self.shared.limit(), || {
             let txn = Txn::new()
                 .when([Compare::create_revision(
                     key.to_vec(),
@@ -358,8 +359,8 @@ impl SessionInner {
             let mut c = self.shared.client.clone();
             async move { c.txn(txn).await }
         })
-        .await?;
-        Ok(resp.succeeded())
+        .await
+        .map(drop)
     }
 
     /// Waits for a deletion of `key` (or, with `prefix`, of any key under it) from `from` on, at

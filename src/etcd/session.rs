@@ -293,7 +293,7 @@ impl EtcdSession {
             phase: Phase::MaybeSent,
             done: pending_done,
         };
-        let key = keys::request_key(&inner.shared.config.prefix, name, &inner.id);
+        let key = inner.key_of(name);
         let (mut revision, mut held) = inner.enqueue(name, &key, mode, &value).await?;
         let mut wait = wait;
         let mut timed_out = false;
