@@ -28,6 +28,10 @@ impl LockGuard for ExclusiveGuard {
     fn token(&self) -> u64 {
         ExclusiveGuard::token(self)
     }
+    #[inline]
+    fn keep(self) -> Result<(), Self> {
+        ExclusiveGuard::keep(self)
+    }
 }
 
 impl LockGuard for SharedGuard {
@@ -38,6 +42,10 @@ impl LockGuard for SharedGuard {
     #[inline]
     fn token(&self) -> u64 {
         SharedGuard::token(self)
+    }
+    #[inline]
+    fn keep(self) -> Result<(), Self> {
+        SharedGuard::keep(self)
     }
 }
 

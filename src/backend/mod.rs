@@ -63,6 +63,12 @@ pub trait LockGuard: Send {
     fn name(&self) -> &Name;
     /// The holding's fencing token: strictly increasing per name.
     fn token(&self) -> u64;
+    /// Hands this reference to its session: the lock stays held until the session releases the
+    /// name or ends (how a network frontend holds a client's locks without keeping guards). A
+    /// guard of no session is handed back as `Err`.
+    fn keep(self) -> Result<(), Self>
+    where
+        Self: Sized;
 }
 
 /// A shared holding, which knows how many held it when it was granted.

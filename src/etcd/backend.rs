@@ -18,6 +18,7 @@ impl LockError for Error {
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::SessionClosed { .. } => ErrorKind::SessionClosed,
             Error::SessionLost { .. } => ErrorKind::SessionLost,
+            Error::LockLimit { .. } => ErrorKind::LockLimit,
             Error::RequestTimeout { .. } | Error::Backend { .. } => ErrorKind::Backend,
         }
     }
@@ -30,6 +31,9 @@ impl LockGuard for EtcdExclusiveGuard {
     fn token(&self) -> u64 {
         EtcdExclusiveGuard::token(self)
     }
+    fn keep(self) -> Result<(), Self> {
+        EtcdExclusiveGuard::keep(self)
+    }
 }
 
 impl LockGuard for EtcdSharedGuard {
@@ -38,6 +42,9 @@ impl LockGuard for EtcdSharedGuard {
     }
     fn token(&self) -> u64 {
         EtcdSharedGuard::token(self)
+    }
+    fn keep(self) -> Result<(), Self> {
+        EtcdSharedGuard::keep(self)
     }
 }
 

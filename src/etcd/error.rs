@@ -35,6 +35,12 @@ pub enum Error {
         /// The session's id.
         session: String,
     },
+    /// The session holds or waits for as many names as its
+    /// [lock limit](super::EtcdSession::set_lock_limit) allows. Nothing was asked of the cluster.
+    LockLimit {
+        /// The limit.
+        limit: usize,
+    },
     /// The session was closed by its owner.
     SessionClosed {
         /// The session's id.
@@ -74,6 +80,12 @@ impl fmt::Display for Error {
                 "session {session} is lost (its lease expired or its keys were deleted)"
             ),
             Error::SessionClosed { session } => write!(f, "session {session} is closed"),
+            Error::LockLimit { limit } => {
+                write!(
+                    f,
+                    "the session holds or waits for its limit of {limit} names"
+                )
+            }
             Error::RequestTimeout { what, after } => {
                 write!(f, "etcd did not answer {what} within {after:?}")
             }

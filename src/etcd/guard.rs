@@ -80,6 +80,14 @@ macro_rules! etcd_guard_common {
             &self.grip.session.id
         }
 
+        /// Leaves the holding to the session: it lasts until the session releases the name
+        /// ([`EtcdSession::release`](super::EtcdSession::release) or `release_shared`) or ends.
+        /// Always `Ok` (every etcd guard has a session); the `Result` is the core's signature.
+        pub fn keep(mut self) -> Result<(), Self> {
+            self.grip.live = false;
+            Ok(())
+        }
+
         /// Releases this reference and waits for the cluster to confirm (the last reference of a
         /// holding deletes its key). Dropping the guard does the same in the background.
         pub async fn release(self) -> Result<(), Error> {

@@ -23,7 +23,7 @@ use crate::lock::{Mode, Name};
 /// process that connects with the same endpoints and prefix. Cheap to clone.
 #[derive(Clone)]
 pub struct EtcdManager {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for EtcdManager {
@@ -93,7 +93,13 @@ impl EtcdManager {
     pub async fn session(&self) -> Result<EtcdSession, Error> {
         let s = &self.shared;
         let lease = Lease::grant(&s.client, s.config.ttl_secs(), s.limit()).await?;
-        Ok(EtcdSession::new(s.clone(), lease, 0, true))
+        Ok(EtcdSession::new(
+            s.clone(),
+            lease,
+            0,
+            true,
+            s.config.label.clone(),
+        ))
     }
 
     /// A new session on the manager's own lease, shared by every such session: one keep-alive
@@ -101,6 +107,16 @@ impl EtcdManager {
     /// when it closes; if the shared lease is lost, every session on it is lost. A lost shared
     /// lease is replaced by a new one for sessions made afterwards.
     pub async fn session_on_shared_lease(&self) -> Result<EtcdSession, Error> {
+        let label = self.shared.config.label.clone();
+        self.labelled_session_on_shared_lease(label).await
+    }
+
+    /// A session on the shared lease, as [`session_on_shared_lease`](Self::session_on_shared_lease),
+    /// whose requests show `label` as their holder (a server gives each connection its own).
+    pub async fn labelled_session_on_shared_lease(
+        &self,
+        label: impl Into<String>,
+    ) -> Result<EtcdSession, Error> {
         let s = &self.shared;
         let lease = {
             let mut slot = s.lease.lock().await;
@@ -114,7 +130,7 @@ impl EtcdManager {
             }
         };
         let n = s.next_session.fetch_add(1, Ordering::Relaxed) + 1;
-        Ok(EtcdSession::new(s.clone(), lease, n, false))
+        Ok(EtcdSession::new(s.clone(), lease, n, false, label.into()))
     }
 
     /// Whether `name` is held exclusively, by anyone in the cluster.

@@ -20,6 +20,10 @@ use super::shared::Shared;
 use super::watcher::LostFlag;
 use crate::lock::Mode;
 
+/// Holdings deleted per Txn when a session on a shared lease closes (etcd's default
+/// `--max-txn-ops` is 128).
+const CLOSE_BATCH: usize = 100;
+
 /// A session's knowledge of one of its request keys.
 pub(crate) enum Slot {
     /// An acquire is under way; notified when it ends (granted, refused or withdrawn), for the
@@ -49,6 +53,14 @@ pub(crate) enum Fence {
 pub(crate) struct SessionInner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) id: String,
+    /// Its number among the manager's sessions (0 for one with its own lease).
+    pub(crate) n: u64,
+    /// Who holds, as snapshots show it.
+    pub(crate) label: String,
+    /// The most names it may hold or wait for at once (0: no limit).
+    pub(crate) lock_limit: std::sync::atomic::AtomicUsize,
+    /// Its registered display name (see `names.rs`).
+    pub(crate) name: Mutex<Option<Vec<u8>>>,
     pub(crate) lease: Arc<Lease>,
     pub(crate) own_lease: bool,
     pub(crate) slots: Mutex<HashMap<Vec<u8>, Slot>>,
@@ -142,7 +154,7 @@ impl SessionInner {
             mode,
             limit,
             since_us,
-            label: self.shared.config.label.clone(),
+            label: self.label.clone(),
         }
         .encode()
     }
@@ -515,12 +527,58 @@ impl SessionInner {
             }
             return revoked;
         }
-        // Every key is tried; a failure is retried in the background and the first reported.
+        // Every key at once: one Txn of fenced deletes per `CLOSE_BATCH` holdings (etcd's
+        // default limit of operations per Txn is 128). A batch that fails is retried key by key
+        // in the background, and the first error reported.
         let mut first = Ok(());
-        for (name, token, done) in held {
-            if let Err(e) = self.delete_now(&name, Fence::Revision(token), done).await {
-                first = first.and(Err(e));
+        for batch in held.chunks(CLOSE_BATCH) {
+            let deleted = retried("close", self.shared.limit(), || {
+                let ops: Vec<TxnOp> = batch
+                    .iter()
+                    .map(|(name, token, _)| {
+                        let key = self.key_of(name);
+                        TxnOp::txn(
+                            Txn::new()
+                                .when([Compare::create_revision(
+                                    key.clone(),
+                                    CompareOp::Equal,
+                                    *token,
+                                )])
+                                .and_then([TxnOp::delete(key, None)]),
+                        )
+                    })
+                    .collect();
+                let mut c = self.shared.client.clone();
+                async move { c.txn(Txn::new().and_then(ops)).await }
+            })
+            .await;
+            match deleted {
+                Ok(_) => {
+                    for (name, _, done) in batch {
+                        self.end_delete(name, done);
+                    }
+                }
+                Err(e) => {
+                    for (name, token, done) in batch {
+                        self.clone().spawn_delete(
+                            name.clone(),
+                            Fence::Revision(*token),
+                            done.clone(),
+                        );
+                    }
+                    first = first.and(Err(e));
+                }
             }
+        }
+        if self.name.lock().unwrap().take().is_some() {
+            let key = super::names::name_key(&self.shared.config.prefix, &self.id);
+            let unregistered = retried("unregister", self.shared.limit(), || {
+                let mut c = self.shared.client.clone();
+                let key = key.clone();
+                async move { c.delete(key, None).await }
+            })
+            .await;
+            first = first.and(unregistered.map(drop));
         }
         first
     }

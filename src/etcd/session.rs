@@ -29,7 +29,7 @@ enum Wait {
 /// its lease, so they all go when it closes, is dropped, or its process dies (after the lease
 /// TTL). Methods take `&self`; a session may wait for several names at once.
 pub struct EtcdSession {
-    inner: Arc<SessionInner>,
+    pub(crate) inner: Arc<SessionInner>,
 }
 
 impl std::fmt::Debug for EtcdSession {
@@ -41,10 +41,20 @@ impl std::fmt::Debug for EtcdSession {
 }
 
 impl EtcdSession {
-    pub(crate) fn new(shared: Arc<Shared>, lease: Arc<Lease>, n: u64, own_lease: bool) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        lease: Arc<Lease>,
+        n: u64,
+        own_lease: bool,
+        label: String,
+    ) -> Self {
         EtcdSession {
             inner: Arc::new(SessionInner {
                 id: format!("{:x}.{n}", lease.id),
+                n,
+                label,
+                lock_limit: std::sync::atomic::AtomicUsize::new(0),
+                name: Mutex::new(None),
                 shared,
                 lease,
                 own_lease,
@@ -60,6 +70,42 @@ impl EtcdSession {
     /// The session's id as its keys and snapshots show it (`<lease id in hex>.<n>`).
     pub fn id(&self) -> &str {
         &self.inner.id
+    }
+
+    /// Its number among its manager's sessions (unique per manager; 0 with a lease of its own).
+    pub(crate) fn number(&self) -> u64 {
+        self.inner.n
+    }
+
+    /// Who holds, as snapshots show this session's requests.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    /// Sets the most names this session may hold or wait for at once (`None`: no limit, the
+    /// default); a request beyond it fails with [`Error::LockLimit`]. What it holds already is
+    /// kept.
+    pub fn set_lock_limit(&self, limit: Option<usize>) {
+        let limit = limit.map_or(0, |l| l.max(1));
+        self.inner.lock_limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// How many names it holds (exclusive, shared), as far as it knows.
+    pub fn held_counts(&self) -> (usize, usize) {
+        let slots = self.inner.slots.lock().unwrap();
+        slots.values().fold((0, 0), |(x, s), slot| match slot {
+            Slot::Held {
+                mode: Mode::Exclusive,
+                ..
+            } => (x + 1, s),
+            Slot::Held { .. } => (x, s + 1),
+            _ => (x, s),
+        })
+    }
+
+    /// Whether [`close`](Self::close) has begun.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Relaxed)
     }
 
     /// Whether the session is known to be lost (see [`Error::SessionLost`]).
@@ -251,6 +297,10 @@ impl EtcdSession {
                     // must be gone before this request's key is made).
                     Some(Slot::Pending(done) | Slot::Deleting(done)) => done.clone(),
                     None => {
+                        let limit = inner.lock_limit.load(Ordering::Relaxed);
+                        if limit > 0 && slots.len() >= limit {
+                            return Err(Error::LockLimit { limit });
+                        }
                         let done = Arc::new(tokio::sync::Notify::new());
                         slots.insert(name.to_vec(), Slot::Pending(done.clone()));
                         pending_done = done;
