@@ -135,23 +135,25 @@ impl EtcdManager {
 
     /// Whether `name` is held exclusively, by anyone in the cluster.
     pub async fn inspect(&self, name: impl AsRef<[u8]>) -> Result<bool, Error> {
-        let (_, held) = self.shared.read_name(name.as_ref()).await?;
-        let verdicts = evaluate(&held.iter().map(Entry::request).collect::<Vec<_>>());
-        Ok(held
-            .first()
-            .is_some_and(|e| e.value.mode == Mode::Exclusive)
-            && matches!(verdicts.first(), Some(Verdict::Granted { .. })))
+        Ok(self.inspect_both(name.as_ref()).await?.0)
     }
 
     /// How many hold `name` shared, cluster-wide.
     pub async fn inspect_shared(&self, name: impl AsRef<[u8]>) -> Result<usize, Error> {
-        let (_, held) = self.shared.read_name(name.as_ref()).await?;
+        Ok(self.inspect_both(name.as_ref()).await?.1)
+    }
+
+    /// (held exclusively, how many hold it shared), from one read.
+    pub(crate) async fn inspect_both(&self, name: &[u8]) -> Result<(bool, usize), Error> {
+        let (_, held) = self.shared.read_name(name).await?;
         let verdicts = evaluate(&held.iter().map(Entry::request).collect::<Vec<_>>());
-        Ok(held
-            .iter()
-            .zip(&verdicts)
-            .filter(|(e, v)| e.value.mode == Mode::Shared && matches!(v, Verdict::Granted { .. }))
-            .count())
+        let granted = |mode| {
+            held.iter()
+                .zip(&verdicts)
+                .filter(|(e, v)| e.value.mode == mode && matches!(v, Verdict::Granted { .. }))
+                .count()
+        };
+        Ok((granted(Mode::Exclusive) > 0, granted(Mode::Shared)))
     }
 
     /// Every lock with its holders and waiters, cluster-wide, from one consistent read.
@@ -160,35 +162,21 @@ impl EtcdManager {
             .shared
             .read_range(keys::all_locks(&self.shared.config.prefix))
             .await?;
-        let mut by_name: Vec<(Vec<u8>, Vec<Entry>)> = Vec::new();
+        let mut by_name: std::collections::BTreeMap<Vec<u8>, Vec<Entry>> = Default::default();
         for e in all {
-            match by_name.iter_mut().find(|(n, _)| *n == e.name) {
-                Some((_, list)) => list.push(e),
-                None => by_name.push((e.name.clone(), vec![e])),
-            }
+            by_name.entry(e.name.clone()).or_default().push(e);
         }
-        by_name.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(by_name
             .into_iter()
-            .map(|(name, list)| {
-                let verdicts = evaluate(&list.iter().map(Entry::request).collect::<Vec<_>>());
-                EtcdLockInfo {
-                    name: Name::new(&name).to_arc(),
-                    requests: list
-                        .into_iter()
-                        .zip(verdicts)
-                        .map(|(e, v)| EtcdRequestInfo {
-                            session: e.session,
-                            label: e.value.label,
-                            mode: e.value.mode,
-                            granted: matches!(v, Verdict::Granted { .. }),
-                            token: e.revision as u64,
-                            since: UNIX_EPOCH + Duration::from_micros(e.value.since_us),
-                        })
-                        .collect(),
-                }
-            })
+            .map(|(name, list)| lock_info(&name, list))
             .collect())
+    }
+
+    /// One lock with its holders and waiters, if anyone holds or waits for it.
+    pub async fn lock_info(&self, name: impl AsRef<[u8]>) -> Result<Option<EtcdLockInfo>, Error> {
+        let name = name.as_ref();
+        let (_, list) = self.shared.read_name(name).await?;
+        Ok((!list.is_empty()).then(|| lock_info(name, list)))
     }
 
     /// The etcd client itself, for a store that checks fencing tokens inside its own Txn
@@ -200,5 +188,25 @@ impl EtcdManager {
     /// The configuration it was connected with.
     pub fn config(&self) -> &EtcdConfig {
         &self.shared.config
+    }
+}
+
+/// A name's requests, oldest first, as a [`EtcdLockInfo`].
+fn lock_info(name: &[u8], list: Vec<Entry>) -> EtcdLockInfo {
+    let verdicts = evaluate(&list.iter().map(Entry::request).collect::<Vec<_>>());
+    EtcdLockInfo {
+        name: Name::new(name).to_arc(),
+        requests: list
+            .into_iter()
+            .zip(verdicts)
+            .map(|(e, v)| EtcdRequestInfo {
+                session: e.session,
+                label: e.value.label,
+                mode: e.value.mode,
+                granted: matches!(v, Verdict::Granted { .. }),
+                token: e.revision as u64,
+                since: UNIX_EPOCH + Duration::from_micros(e.value.since_us),
+            })
+            .collect(),
     }
 }

@@ -107,7 +107,7 @@ impl LockManager {
     }
 
     /// A session's registered name, if it is live and has one.
-    #[cfg_attr(not(any(feature = "tcp-server", feature = "http")), allow(dead_code))]
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn session_name(&self, id: u64) -> Option<Arc<Name>> {
         self.core.session_name(id)
     }

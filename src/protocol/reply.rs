@@ -26,6 +26,10 @@ pub const SHARED_RELEASE_FAILURE: &str = "Shared Lock Release Failure";
 pub const SHARED_IS_LOCKED: &str = "Shared Lock Is Locked";
 /// `si` when free.
 pub const SHARED_NOT_LOCKED: &str = "Shared Lock Not Locked";
+/// `i` when the lock table could not answer (etcd unreachable).
+pub const INSPECT_FAILURE: &str = "Lock Inspect Failure";
+/// `si` when the lock table could not answer.
+pub const SHARED_INSPECT_FAILURE: &str = "Shared Lock Inspect Failure";
 /// `gw` timeout (extension).
 pub const GET_TIMEOUT: &str = "Lock Get Timeout";
 /// `sgw` timeout (extension).
@@ -35,6 +39,9 @@ pub const SHARED_GET_TIMEOUT: &str = "Shared Lock Get Timeout";
 pub const DISABLED: &[u8] = b"0 disabled\n";
 /// `0 Line Too Long` + LF (§3.3).
 pub const LINE_TOO_LONG: &[u8] = b"0 Line Too Long\n";
+/// `0 Lock Table Unavailable` + LF: a listing, `q`, `iam` or `who` when the lock table could not
+/// answer (etcd unreachable).
+pub const UNAVAILABLE: &[u8] = b"0 Lock Table Unavailable\n";
 /// `1 ok` + LF: `iam` (§6.3).
 pub const OK: &[u8] = b"1 ok\n";
 /// The `ext` reply (§12).

@@ -22,6 +22,8 @@ use tokio::sync::watch;
 use super::commands::{Conn, Wait};
 use super::hangups::RawFd;
 use super::shared::{EndReason, Peer, Shared};
+use super::table::Table;
+use crate::backend::LockSession;
 use crate::protocol::request::verb_of_start;
 use crate::protocol::{Frame, Line, LineDecoder, parse_line, reply};
 
@@ -32,18 +34,28 @@ const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Serves one accepted connection until it ends, then cleans up. `connections` was counted at
 /// accept.
-pub(crate) async fn serve<S>(
-    stream: S,
+pub(crate) async fn serve<S, T>(
+    mut stream: S,
     id: Arc<[u8]>,
     fd: Option<RawFd>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<T>>,
     stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
+    T: Table,
 {
-    let session = Arc::new(shared.mgr.session());
     let limit = shared.config.max_locks_per_session;
-    session.set_lock_limit((limit > 0).then_some(limit));
+    let session = match shared.table.open(&id, (limit > 0).then_some(limit)).await {
+        Ok(session) => Arc::new(session),
+        Err(e) => {
+            // Nothing was asked yet: the client sees the connection closed at once.
+            tracing::warn!(backend = T::KIND, peer = %String::from_utf8_lossy(&id), error = %e.0,
+                "connection closed: no session for it");
+            shared.counters.connections.fetch_sub(1, Ordering::SeqCst);
+            let _ = stream.shutdown().await;
+            return;
+        }
+    };
     let idle = Arc::new(AtomicBool::new(false));
     shared.join(Peer {
         id: id.clone(),
@@ -51,11 +63,12 @@ pub(crate) async fn serve<S>(
         fd,
         idle: idle.clone(),
     });
-    tracing::debug!(peer = %String::from_utf8_lossy(&id), session = session.id(), "connection started");
+    let number = T::number(&session);
+    tracing::debug!(peer = %String::from_utf8_lossy(&id), session = number, "connection started");
     let mut connection = Connection {
         stream,
         conn: Conn {
-            session: &session,
+            session: &*session,
             id: &id,
             shared: &shared,
         },
@@ -71,14 +84,14 @@ pub(crate) async fn serve<S>(
     // §9: release, unregister, uncount, and only then close our side of the socket (dropping
     // the stream): a client that waits for the close and asks again at once must see
     // everything released. Nothing happens if another task ended this connection already.
-    shared.end(session.id(), reason);
+    shared.end(number, reason).await;
     drop(connection);
 }
 
 /// A connection's socket, buffers and framing state.
-pub(crate) struct Connection<'a, S> {
+pub(crate) struct Connection<'a, S, T: Table> {
     stream: S,
-    conn: Conn<'a>,
+    conn: Conn<'a, T>,
     decoder: LineDecoder,
     /// Bytes read and not framed yet: `input[at..]`.
     input: Vec<u8>,
@@ -94,8 +107,8 @@ pub(crate) struct Connection<'a, S> {
 /// What ended the connection's loop early.
 type Ended = EndReason;
 
-impl<'a, S: AsyncRead + AsyncWrite + Unpin> Connection<'a, S> {
-    fn shared(&self) -> &'a Shared {
+impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
+    fn shared(&self) -> &'a Shared<T> {
         self.conn.shared
     }
 
@@ -106,8 +119,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Connection<'a, S> {
                 if let Err(end) = self.process(frame).await {
                     return end;
                 }
-                if self.conn.session.is_closed() {
+                if T::is_closed(self.conn.session) {
                     return EndReason::PeerGone; // ended on our behalf (hang-up or shutdown)
+                }
+                if self.conn.session.is_lost() {
+                    return EndReason::SessionLost;
                 }
             }
             if self.eof {
@@ -153,11 +169,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Connection<'a, S> {
     async fn read_idle(&mut self) -> Result<(), Ended> {
         self.idle.store(true, Ordering::SeqCst);
         let timeout = self.shared().config.idle_timeout;
-        let (stream, input, eof, stop) = (
+        let (stream, input, eof, stop, session) = (
             &mut self.stream,
             &mut self.input,
             &mut self.eof,
             &mut self.stop,
+            self.conn.session,
         );
         let read = async {
             match timeout {
@@ -170,6 +187,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Connection<'a, S> {
         let r = tokio::select! {
             biased;
             _ = stop.wait_for(|destroy| *destroy) => Err(EndReason::Shutdown),
+            // Its locks may be someone else's now: the client is told by the disconnect.
+            () = session.lost() => Err(EndReason::SessionLost),
             r = read => r,
         };
         self.idle.store(false, Ordering::SeqCst);
@@ -182,7 +201,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Connection<'a, S> {
         let counters = &self.shared().counters;
         let wait = match frame {
             Frame::Line(line) => match parse_line(&line) {
-                Line::Request { verb, arg } => self.conn.apply(verb, &arg, &mut self.out),
+                Line::Request { verb, arg } => self.conn.apply(verb, &arg, &mut self.out).await,
                 Line::Empty | Line::Invalid => {
                     counters.invalid.fetch_add(1, Ordering::SeqCst); // no reply (§6.5)
                     None

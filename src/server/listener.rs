@@ -17,6 +17,7 @@ use super::config::KeepaliveProbes;
 use super::connection;
 use super::hangups::RawFd;
 use super::shared::Shared;
+use super::table::Table;
 use crate::net::{Backoff, Spare, backlog_arg, with_context};
 
 /// Removes a Unix socket file when dropped, if the file is still the one this server bound
@@ -200,9 +201,9 @@ impl Acceptor for UnixAcceptor {
 
 /// Accepts connections until the server is closed or destroyed, then waits until every
 /// connection has finished its cleanup. Runs on the event loop.
-pub(crate) async fn accept_loop<A: Acceptor>(
+pub(crate) async fn accept_loop<A: Acceptor, T: Table>(
     acceptor: &A,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<T>>,
     stop: watch::Sender<bool>,
     closing: watch::Sender<bool>,
 ) -> io::Result<()> {

@@ -37,6 +37,7 @@ mod registry;
 mod run;
 mod shared;
 mod stats;
+mod table;
 
 use std::future::Future;
 use std::io;
@@ -57,9 +58,30 @@ use crate::LockManager;
 use listener::{Acceptor, TcpAcceptor, accept_loop};
 use shared::Shared;
 
-/// A lockd server over a [`LockManager`] the program may also use in-process.
+/// The lock table a server serves, with everything its connections share.
+#[derive(Clone)]
+enum Tables {
+    Memory(Arc<Shared<table::Memory>>),
+    #[cfg(feature = "etcd")]
+    Etcd(Arc<Shared<table::Etcd>>),
+}
+
+/// Runs `$body` with `$s` bound to the server's `Arc<Shared<_>>`, whichever table it serves.
+macro_rules! on_table {
+    ($tables:expr, $s:ident => $body:expr) => {
+        match $tables {
+            Tables::Memory($s) => $body,
+            #[cfg(feature = "etcd")]
+            Tables::Etcd($s) => $body,
+        }
+    };
+}
+
+/// A lockd server over a [`LockManager`] the program may also use in-process, or (feature
+/// `etcd`, [`Server::with_etcd`]) over an etcd cluster's lock table, which every server and
+/// program connected to the cluster shares.
 pub struct Server {
-    shared: Arc<Shared>,
+    shared: Tables,
     stop: watch::Sender<bool>,
     closing: watch::Sender<bool>,
     event_loop: EventLoop,
@@ -106,7 +128,7 @@ impl Drop for EventLoop {
 pub struct Handle {
     stop: watch::Sender<bool>,
     closing: watch::Sender<bool>,
-    shared: Arc<Shared>,
+    shared: Tables,
     event_loop: tokio::runtime::Handle,
 }
 
@@ -126,7 +148,7 @@ impl Handle {
         // On the event loop, so that no request runs between cancelling the waits and ending
         // the connections. If the event loop has stopped there is nobody left to end.
         drop(self.event_loop.spawn(async move {
-            shared.shut_down();
+            on_table!(&shared, s => s.shut_down().await);
             stop.send_replace(true);
         }));
     }
@@ -138,9 +160,31 @@ impl Server {
     /// # Panics
     /// If the operating system refuses to start a thread or create its runtime.
     pub fn new(mgr: LockManager, config: Config) -> Self {
+        Self::over(Tables::Memory(Arc::new(Shared::new(
+            table::Memory::new(mgr),
+            config,
+        ))))
+    }
+
+    /// A server with `config` over the lock table of the etcd cluster `mgr` is connected to:
+    /// every server with the same cluster and prefix serves the same locks. All its connections
+    /// are sessions on one lease (the manager's shared lease); when that lease is lost, the
+    /// connections that held or waited on it are closed. Starts the event-loop thread.
+    ///
+    /// # Panics
+    /// As [`Server::new`].
+    #[cfg(feature = "etcd")]
+    pub fn with_etcd(mgr: crate::etcd::EtcdManager, config: Config) -> Self {
+        Self::over(Tables::Etcd(Arc::new(Shared::new(
+            table::Etcd { mgr },
+            config,
+        ))))
+    }
+
+    fn over(shared: Tables) -> Self {
         Server {
             event_loop: EventLoop::start().expect("starting the lockd event-loop thread"),
-            shared: Arc::new(Shared::new(mgr, config)),
+            shared,
             stop: watch::channel(false).0,
             closing: watch::channel(false).0,
         }
@@ -148,12 +192,12 @@ impl Server {
 
     /// The settings.
     pub fn config(&self) -> &Config {
-        &self.shared.config
+        on_table!(&self.shared, s => &s.config)
     }
 
     /// The server's own metrics (not part of the protocol's `q`).
     pub fn stats(&self) -> ServerStats {
-        self.shared.counters.server_stats()
+        on_table!(&self.shared, s => s.counters.server_stats())
     }
 
     /// A handle to close or destroy the server while it serves.
@@ -169,7 +213,7 @@ impl Server {
     /// Binds the configured TCP address and port, with the configured listen backlog. The
     /// error says which address could not be bound.
     pub async fn bind(&self) -> io::Result<TcpListener> {
-        let config = &self.shared.config;
+        let config = self.config();
         crate::net::bind_tcp(SocketAddr::new(config.bind, config.port), config.backlog)
     }
 
@@ -178,7 +222,7 @@ impl Server {
     /// [`Handle`]. Returns once every connection has finished its cleanup.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future) -> io::Result<()> {
         let listener = listener.into_std()?;
-        let keepalive = self.shared.config.keepalive.map(KeepaliveProbes::for_bound);
+        let keepalive = self.config().keepalive.map(KeepaliveProbes::for_bound);
         self.on_event_loop(shutdown, move || {
             Ok(TcpAcceptor::new(
                 TcpListener::from_std(listener)?,
@@ -215,7 +259,7 @@ impl Server {
         let (stop, closing) = (self.stop.clone(), self.closing.clone());
         let task = self.event_loop.handle.spawn(async move {
             let acceptor = make()?; // registers the listener with the event loop's reactor
-            accept_loop(&acceptor, shared, stop, closing).await
+            on_table!(shared, s => accept_loop(&acceptor, s, stop, closing).await)
         });
         let handle = self.handle();
         tokio::pin!(task);

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::Session;
 use crate::server::shared::Shared;
+use crate::server::table::Table;
 
 /// The first byte of core names in the lockd shared namespace.
 pub const SHARED_NAMESPACE_PREFIX: u8 = b'\n';
@@ -17,8 +17,8 @@ pub(crate) fn shared_key(name: &[u8]) -> Vec<u8> {
 }
 
 /// One protocol connection's view of the server.
-pub(crate) struct Conn<'a> {
-    pub(crate) session: &'a Session,
+pub(crate) struct Conn<'a, T: Table> {
+    pub(crate) session: &'a T::Session,
     pub(crate) id: &'a Arc<[u8]>,
-    pub(crate) shared: &'a Shared,
+    pub(crate) shared: &'a Shared<T>,
 }

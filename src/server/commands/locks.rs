@@ -3,8 +3,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::Again;
 use super::conn::{Conn, shared_key};
+use crate::backend::{ErrorKind, LockError, LockGuard, LockSession, SharedLockGuard};
 use crate::protocol::{Verb, reply};
+use crate::server::table::Table;
 
 /// A waiting extension request (`gw`/`sgw` with a wait), run by the connection: while it waits,
 /// the connection's later lines wait behind it (§12).
@@ -54,79 +57,107 @@ fn ext_args(arg: &[u8], with_limit: bool) -> Option<(u64, usize, &[u8])> {
     Some((ms, limit, parts.next().unwrap_or(b"")))
 }
 
-impl Conn<'_> {
+impl<T: Table> Conn<'_, T> {
     /// Once shutdown has begun nothing is granted (§12): acquiring verbs fail as if contended.
     fn shutting_down(&self) -> bool {
         self.shared.shutting_down.load(Ordering::SeqCst)
     }
 
+    /// A refusal or failure of an acquiring verb: whether the lock was held by someone else
+    /// (worth a [`recheck`](Conn::recheck)); a failure of the table itself is logged.
+    fn refused(&self, e: &impl LockError) -> bool {
+        match e.kind() {
+            ErrorKind::WouldBlock(_) => true,
+            ErrorKind::Backend | ErrorKind::SessionLost => {
+                self.unavailable("a lock request", e);
+                false
+            }
+            _ => false,
+        }
+    }
+
     /// One lock verb; see [`Conn::dispatch`](super::Conn).
-    pub(super) fn lock_verb(
+    pub(super) async fn lock_verb(
         &self,
         verb: Verb,
         arg: &[u8],
         out: &mut Vec<u8>,
         first: bool,
-    ) -> Option<Wait> {
+    ) -> Result<Option<Wait>, Again> {
         let sh = self.shared;
+        let session = self.session;
         match verb {
-            Verb::Get => match self.session.get(arg) {
+            Verb::Get => match session.get(arg).await {
                 Ok(guard) if !self.shutting_down() => {
                     let _ = guard.keep(); // held by the session until `r` or disconnect
                     reply::lock(out, 1, reply::GET_SUCCESS, arg);
                 }
                 Ok(_) => reply::lock(out, 0, reply::GET_FAILURE, arg),
-                Err(_) => {
-                    if let Some(again) = self.recheck(verb, arg, out, first) {
-                        return again;
+                Err(e) => {
+                    if self.refused(&e) {
+                        self.recheck(first).await?;
                     }
                     reply::lock(out, 0, reply::GET_FAILURE, arg)
                 }
             },
-            Verb::Release => match self.session.release(arg) {
-                true => reply::lock(out, 1, reply::RELEASE_SUCCESS, arg),
-                false => reply::lock(out, 0, reply::RELEASE_FAILURE, arg),
-            },
-            Verb::Inspect => {
-                // Held by anyone, in-process shared holders of the same core name included.
-                let (exclusive, shared) = sh.mgr.inspect_both(arg);
-                if exclusive || shared > 0 {
-                    if let Some(again) = self.recheck(verb, arg, out, first) {
-                        return again;
-                    }
-                    reply::lock(out, 1, reply::IS_LOCKED, arg);
-                } else {
-                    reply::lock(out, 0, reply::NOT_LOCKED, arg);
+            Verb::Release => match session.release(arg).await {
+                Ok(true) => reply::lock(out, 1, reply::RELEASE_SUCCESS, arg),
+                Ok(false) => reply::lock(out, 0, reply::RELEASE_FAILURE, arg),
+                Err(e) => {
+                    self.unavailable("a release", &e);
+                    reply::lock(out, 0, reply::RELEASE_FAILURE, arg)
                 }
-            }
-            Verb::SharedGet => match self.session.get_shared(shared_key(arg)) {
+            },
+            Verb::Inspect => match sh.table.inspect_both(arg).await {
+                // Held by anyone, in-process shared holders of the same core name included.
+                Ok((exclusive, shared)) if exclusive || shared > 0 => {
+                    self.recheck(first).await?;
+                    reply::lock(out, 1, reply::IS_LOCKED, arg);
+                }
+                Ok(_) => reply::lock(out, 0, reply::NOT_LOCKED, arg),
+                Err(e) => {
+                    self.unavailable("an inspection", &e.0);
+                    reply::lock(out, 0, reply::INSPECT_FAILURE, arg)
+                }
+            },
+            Verb::SharedGet => match session.get_shared(&shared_key(arg)).await {
                 Ok(guard) if !self.shutting_down() => {
                     let count = guard.count() as u64;
                     let _ = guard.keep();
                     reply::lock(out, count, reply::SHARED_GET_SUCCESS, arg);
                 }
-                _ => reply::lock(out, 0, reply::SHARED_GET_FAILURE, arg),
+                Ok(_) => reply::lock(out, 0, reply::SHARED_GET_FAILURE, arg),
+                Err(e) => {
+                    self.refused(&e);
+                    reply::lock(out, 0, reply::SHARED_GET_FAILURE, arg)
+                }
             },
-            Verb::SharedRelease => match self.session.release_shared(shared_key(arg)) {
-                true => reply::lock(out, 1, reply::SHARED_RELEASE_SUCCESS, arg),
-                false => reply::lock(out, 0, reply::SHARED_RELEASE_FAILURE, arg),
+            Verb::SharedRelease => match session.release_shared(&shared_key(arg)).await {
+                Ok(true) => reply::lock(out, 1, reply::SHARED_RELEASE_SUCCESS, arg),
+                Ok(false) => reply::lock(out, 0, reply::SHARED_RELEASE_FAILURE, arg),
+                Err(e) => {
+                    self.unavailable("a release", &e);
+                    reply::lock(out, 0, reply::SHARED_RELEASE_FAILURE, arg)
+                }
             },
-            Verb::SharedInspect => match sh.mgr.inspect_shared(shared_key(arg)) as u64 {
-                0 => reply::lock(out, 0, reply::SHARED_NOT_LOCKED, arg),
-                n => {
-                    if let Some(again) = self.recheck(verb, arg, out, first) {
-                        return again;
-                    }
-                    reply::lock(out, n, reply::SHARED_IS_LOCKED, arg);
+            Verb::SharedInspect => match sh.table.inspect_shared(&shared_key(arg)).await {
+                Ok(0) => reply::lock(out, 0, reply::SHARED_NOT_LOCKED, arg),
+                Ok(n) => {
+                    self.recheck(first).await?;
+                    reply::lock(out, n as u64, reply::SHARED_IS_LOCKED, arg);
+                }
+                Err(e) => {
+                    self.unavailable("an inspection", &e.0);
+                    reply::lock(out, 0, reply::SHARED_INSPECT_FAILURE, arg)
                 }
             },
             Verb::GetWait => match ext_args(arg, false) {
                 None => reply::invalid_arguments(out, arg),
-                Some((0, _, name)) => match self.session.get(name) {
+                Some((0, _, name)) => match session.get(name).await {
                     Ok(guard) => self.kept(guard, name, out),
-                    Err(_) => {
-                        if let Some(again) = self.recheck(verb, arg, out, first) {
-                            return again;
+                    Err(e) => {
+                        if self.refused(&e) {
+                            self.recheck(first).await?;
                         }
                         reply::lock(out, 0, reply::GET_FAILURE, name)
                     }
@@ -134,17 +165,17 @@ impl Conn<'_> {
                 Some((ms, _, name)) => {
                     let wait = Duration::from_millis(ms).min(sh.config.max_wait);
                     let name = name.to_vec();
-                    return Some(Wait::Get { wait, name });
+                    return Ok(Some(Wait::Get { wait, name }));
                 }
             },
             Verb::SharedGetWait => match ext_args(arg, true) {
                 None => reply::invalid_arguments(out, arg),
                 Some((0, limit, name)) => {
-                    match self.session.get_shared_max(shared_key(name), limit) {
+                    match session.get_shared_max(&shared_key(name), limit).await {
                         Ok(guard) => self.kept_shared(guard, name, out),
-                        Err(_) => {
-                            if let Some(again) = self.recheck(verb, arg, out, first) {
-                                return again;
+                        Err(e) => {
+                            if self.refused(&e) {
+                                self.recheck(first).await?;
                             }
                             reply::lock(out, 0, reply::SHARED_GET_FAILURE, name)
                         }
@@ -153,24 +184,31 @@ impl Conn<'_> {
                 Some((ms, limit, name)) => {
                     let wait = Duration::from_millis(ms).min(sh.config.max_wait);
                     let name = name.to_vec();
-                    return Some(Wait::Shared { wait, limit, name });
+                    return Ok(Some(Wait::Shared { wait, limit, name }));
                 }
             },
             _ => unreachable!("not a lock verb: {verb:?}"),
         }
-        None
+        Ok(None)
     }
 
     /// Runs a waiting request to its reply. Cancel safe: dropping it (the peer's input ended,
     /// the peer reset, the server is shutting down) leaves the queue, and nothing is granted or
-    /// orphaned. A wait that the session's end cancelled answers with its timeout line.
+    /// orphaned. A wait that the session's end cancelled answers with its timeout line; one
+    /// the session's lock limit or a failure of the table refused, with its failure line.
     pub(crate) async fn wait(&self, wait: &Wait, out: &mut Vec<u8>) {
+        let failed = |e: &<T::Session as LockSession>::Error| match e.kind() {
+            ErrorKind::LockLimit => true,
+            ErrorKind::Backend | ErrorKind::SessionLost => {
+                self.unavailable("a waiting lock request", e);
+                true
+            }
+            _ => false,
+        };
         match wait {
             Wait::Get { wait: time, name } => match self.session.lock_timeout(name, *time).await {
                 Ok(guard) => self.kept(guard, name, out),
-                Err(crate::Error::LockLimit { .. }) => {
-                    reply::lock(out, 0, reply::GET_FAILURE, name)
-                }
+                Err(e) if failed(&e) => reply::lock(out, 0, reply::GET_FAILURE, name),
                 Err(_) => wait.timed_out(out),
             },
             Wait::Shared {
@@ -181,13 +219,11 @@ impl Conn<'_> {
                 let key = shared_key(name);
                 match self
                     .session
-                    .lock_shared_max_timeout(key, *limit, *time)
+                    .lock_shared_max_timeout(&key, *limit, *time)
                     .await
                 {
                     Ok(guard) => self.kept_shared(guard, name, out),
-                    Err(crate::Error::LockLimit { .. }) => {
-                        reply::lock(out, 0, reply::SHARED_GET_FAILURE, name)
-                    }
+                    Err(e) if failed(&e) => reply::lock(out, 0, reply::SHARED_GET_FAILURE, name),
                     Err(_) => wait.timed_out(out),
                 }
             }
@@ -196,7 +232,7 @@ impl Conn<'_> {
 
     /// `T Lock Get Success: NAME`, T the fencing token; the session keeps the lock. During
     /// shutdown the grant is given back instead and the request fails.
-    fn kept(&self, guard: crate::ExclusiveGuard, name: &[u8], out: &mut Vec<u8>) {
+    fn kept(&self, guard: <T::Session as LockSession>::Guard, name: &[u8], out: &mut Vec<u8>) {
         if self.shutting_down() {
             return reply::lock(out, 0, reply::GET_FAILURE, name);
         }
@@ -205,7 +241,12 @@ impl Conn<'_> {
     }
 
     /// `N Shared Lock Get Success: NAME`, N the holder count; the session keeps the lock.
-    fn kept_shared(&self, guard: crate::SharedGuard, name: &[u8], out: &mut Vec<u8>) {
+    fn kept_shared(
+        &self,
+        guard: <T::Session as LockSession>::SharedGuard,
+        name: &[u8],
+        out: &mut Vec<u8>,
+    ) {
         if self.shutting_down() {
             return reply::lock(out, 0, reply::SHARED_GET_FAILURE, name);
         }

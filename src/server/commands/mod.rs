@@ -1,7 +1,8 @@
-//! One request → its effect on the connection's core [`Session`] → its reply bytes (spec §5–§8),
-//! by family: lock verbs and their waiting forms (`locks.rs`), listings and statistics
+//! One request → its effect on the connection's session → its reply bytes (spec §5–§8), by
+//! family: lock verbs and their waiting forms (`locks.rs`), listings and statistics
 //! (`listings.rs`), and the display-name registry (`registry.rs`). The frontend keeps no lock
-//! state: every answer comes from the core.
+//! state: every answer comes from the table (in memory, the core; or the etcd cluster's), whose
+//! lock verbs are the backend contract's ([`LockSession`](crate::backend::LockSession)).
 //!
 //! **Namespaces.** An exclusive lockd name `NAME` is the core lock `NAME`, the same lock as
 //! in-process `get(NAME)`. The lockd *shared* namespace is kept apart (`g foo` and `sg foo` never
@@ -20,18 +21,36 @@ pub use conn::SHARED_NAMESPACE_PREFIX;
 pub(crate) use locks::Wait;
 
 use crate::protocol::{Verb, reply};
+use crate::server::table::Table;
 
-impl Conn<'_> {
+/// A request found a lock held by someone else, and connections whose peers had already gone
+/// were ended meanwhile (their locks released): it is to be applied again.
+pub(crate) struct Again;
+
+impl<T: Table> Conn<'_, T> {
     /// Applies one valid request and appends its reply (possibly nothing) to `out`, or returns
     /// the wait the connection must run to answer it.
-    pub(crate) fn apply(&self, verb: Verb, arg: &[u8], out: &mut Vec<u8>) -> Option<Wait> {
+    pub(crate) async fn apply(&self, verb: Verb, arg: &[u8], out: &mut Vec<u8>) -> Option<Wait> {
         self.shared.counters.command(verb); // counted before the reply is built (§8)
-        self.dispatch(verb, arg, out, true)
+        let len = out.len();
+        match self.dispatch(verb, arg, out, true).await {
+            Ok(wait) => wait,
+            Err(Again) => {
+                out.truncate(len);
+                self.dispatch(verb, arg, out, false).await.unwrap_or(None)
+            }
+        }
     }
 
     /// `first` is false when a request is applied again after connections whose peers had
     /// gone were ended (see [`Conn::recheck`]).
-    fn dispatch(&self, verb: Verb, arg: &[u8], out: &mut Vec<u8>, first: bool) -> Option<Wait> {
+    async fn dispatch(
+        &self,
+        verb: Verb,
+        arg: &[u8],
+        out: &mut Vec<u8>,
+        first: bool,
+    ) -> Result<Option<Wait>, Again> {
         let cfg = &self.shared.config;
         match verb {
             Verb::Get
@@ -41,30 +60,32 @@ impl Conn<'_> {
             | Verb::SharedRelease
             | Verb::SharedInspect
             | Verb::GetWait
-            | Verb::SharedGetWait => return self.lock_verb(verb, arg, out, first),
+            | Verb::SharedGetWait => return self.lock_verb(verb, arg, out, first).await,
             Verb::Dump | Verb::SharedDump | Verb::DumpJson if !cfg.dump => {
                 out.extend_from_slice(reply::DISABLED)
             }
             Verb::Dump | Verb::SharedDump | Verb::DumpJson | Verb::Stats => {
-                self.shared.reap_gone();
-                self.listing(verb, arg, out)
+                self.shared.reap_gone().await;
+                self.listing(verb, arg, out).await
             }
-            Verb::Me | Verb::Iam | Verb::Who => self.registry_verb(verb, arg, out),
+            Verb::Me | Verb::Iam | Verb::Who => self.registry_verb(verb, arg, out).await,
             Verb::Ext => out.extend_from_slice(reply::EXT),
         }
-        None
+        Ok(None)
     }
 
     /// Called where an answer would say "held by someone else": if connections whose peers
-    /// have already gone are ended now (their locks released), the request is applied again and
-    /// its outcome returned (its reply is then in `out`); `None` means the answer stands.
-    fn recheck(
-        &self,
-        verb: Verb,
-        arg: &[u8],
-        out: &mut Vec<u8>,
-        first: bool,
-    ) -> Option<Option<Wait>> {
-        (first && self.shared.reap_gone()).then(|| self.dispatch(verb, arg, out, false))
+    /// have already gone are ended now (their locks released), the request is to be applied
+    /// again (`Err(Again)`); `Ok` means the answer stands.
+    async fn recheck(&self, first: bool) -> Result<(), Again> {
+        match first && self.shared.reap_gone().await {
+            true => Err(Again),
+            false => Ok(()),
+        }
+    }
+
+    /// Logs a failure of the table (the client is told with a `0` line).
+    fn unavailable(&self, what: &str, e: &impl std::fmt::Display) {
+        tracing::warn!(backend = T::KIND, peer = %String::from_utf8_lossy(self.id), error = %e, "{what} failed");
     }
 }
