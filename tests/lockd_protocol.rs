@@ -12,18 +12,124 @@ use lockd::server::{Config, Handle, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// Which lock table the servers of this run serve: in memory (the default), or the etcd
+/// cluster at `LOCKD_ETCD_ENDPOINTS` when `LOCKD_TEST_TABLE=etcd` (feature `etcd`). The same
+/// conformance tests run on both; the few that cannot hold on a cluster say why and skip.
+enum Table {
+    Memory(LockManager),
+    #[cfg(feature = "etcd")]
+    Etcd(lockd::etcd::EtcdManager),
+}
+
+fn etcd_mode() -> bool {
+    std::env::var("LOCKD_TEST_TABLE").as_deref() == Ok("etcd")
+}
+
+/// Skips a test that cannot hold on a cluster (returns true), saying why.
+fn memory_only(why: &str) -> bool {
+    if etcd_mode() {
+        eprintln!("skipped on etcd: {why}");
+    }
+    etcd_mode()
+}
+
 struct TestServer {
     addr: SocketAddr,
     handle: Handle,
-    mgr: LockManager,
+    table: Table,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    /// The in-memory manager (only tests that skip on etcd use it).
+    fn mgr(&self) -> &LockManager {
+        match &self.table {
+            Table::Memory(mgr) => mgr,
+            #[cfg(feature = "etcd")]
+            Table::Etcd(_) => unreachable!("a memory-only test ran on etcd"),
+        }
+    }
+
+    /// How many names are held.
+    async fn locks(&self) -> usize {
+        match &self.table {
+            Table::Memory(mgr) => mgr.len(),
+            #[cfg(feature = "etcd")]
+            Table::Etcd(mgr) => mgr
+                .snapshot()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|l| l.requests.iter().any(|r| r.granted))
+                .count(),
+        }
+    }
+
+    /// How many requests wait.
+    async fn waiting(&self) -> usize {
+        match &self.table {
+            Table::Memory(mgr) => mgr.stats().waiting as usize,
+            #[cfg(feature = "etcd")]
+            Table::Etcd(mgr) => mgr
+                .snapshot()
+                .await
+                .unwrap()
+                .iter()
+                .flat_map(|l| &l.requests)
+                .filter(|r| !r.granted)
+                .count(),
+        }
+    }
+
+    /// Waits until `n` requests wait (never on time alone).
+    async fn until_waiting(&self, n: usize) {
+        while self.waiting().await < n {
+            tokio::time::sleep(Duration::from_millis(if etcd_mode() { 10 } else { 0 })).await;
+        }
+    }
+
+    /// Whether `name` is held exclusively.
+    async fn held(&self, name: &str) -> bool {
+        match &self.table {
+            Table::Memory(mgr) => mgr.inspect(name),
+            #[cfg(feature = "etcd")]
+            Table::Etcd(mgr) => mgr.inspect(name).await.unwrap(),
+        }
+    }
+}
+
+/// The table for a new test server: a fresh prefix per server on etcd.
+async fn new_table() -> Table {
+    if !etcd_mode() {
+        return Table::Memory(LockManager::new());
+    }
+    #[cfg(feature = "etcd")]
+    {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SERVERS: AtomicU64 = AtomicU64::new(0);
+        let endpoints = std::env::var("LOCKD_ETCD_ENDPOINTS")
+            .expect("LOCKD_TEST_TABLE=etcd needs LOCKD_ETCD_ENDPOINTS (scripts/etcd-cluster.sh)");
+        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let config = lockd::etcd::EtcdConfig {
+            endpoints: endpoints.split(',').map(str::to_string).collect(),
+            prefix: format!("lockd-conformance-{}-{n}", std::process::id()),
+            ..Default::default()
+        };
+        Table::Etcd(lockd::etcd::EtcdManager::connect(config).await.unwrap())
+    }
+    #[cfg(not(feature = "etcd"))]
+    panic!("LOCKD_TEST_TABLE=etcd needs feature etcd");
 }
 
 async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = Config::default();
     f(&mut config);
-    let mgr = LockManager::new();
-    let server = Server::new(mgr.clone(), config);
+    let table = new_table().await;
+    let server = match &table {
+        Table::Memory(mgr) => Server::new(mgr.clone(), config),
+        #[cfg(feature = "etcd")]
+        Table::Etcd(mgr) => Server::with_etcd(mgr.clone(), config),
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = server.handle();
@@ -32,7 +138,7 @@ async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
     TestServer {
         addr,
         handle,
-        mgr,
+        table,
         task,
     }
 }
@@ -361,7 +467,7 @@ async fn disconnect_and_reset_release_everything() {
     probe.ask("i x1\n", "0 Lock Not Locked: x1\n").await;
     probe.ask("si y\n", "0 Shared Lock Not Locked: y\n").await;
     probe.ask("g z\n", "1 Lock Get Success: z\n").await;
-    assert_eq!(s.mgr.len(), 1);
+    assert_eq!(s.locks().await, 1);
 }
 
 #[tokio::test]
@@ -377,13 +483,13 @@ async fn two_hundred_connections_each_hold_a_lock_and_all_are_freed() {
         .await;
         clients.push(c);
     }
-    assert_eq!(s.mgr.len(), 200);
+    assert_eq!(s.locks().await, 200);
     drop(clients);
     let mut probe = Client::connect(&s).await;
     while stat(&probe.stats().await, "connections") != 1 {
         tokio::task::yield_now().await;
     }
-    assert!(s.mgr.is_empty());
+    assert_eq!(s.locks().await, 0);
 }
 
 #[tokio::test]
@@ -552,10 +658,14 @@ async fn limits_connections_and_locks_per_session() {
 
 #[tokio::test]
 async fn in_process_holders_are_visible_to_the_protocol() {
+    if memory_only("in-process holders are core sessions (tests/etcd_server.rs has the cluster's)")
+    {
+        return;
+    }
     let s = start().await;
-    let session = s.mgr.session();
+    let session = s.mgr().session();
     let _g = session.get("inproc").unwrap();
-    let _sh = s.mgr.get_shared("readers").unwrap();
+    let _sh = s.mgr().get_shared("readers").unwrap();
     let mut a = Client::connect(&s).await;
     a.ask("g inproc\n", "0 Lock Get Failure: inproc\n").await;
     a.ask("i inproc\n", "1 Lock Is Locked: inproc\n").await;
@@ -569,14 +679,14 @@ async fn in_process_holders_are_visible_to_the_protocol() {
 
 #[tokio::test]
 async fn destroy_disconnects_everyone_and_releases_their_locks() {
-    let s = start().await;
+    let mut s = start().await;
     let mut a = Client::connect(&s).await;
     a.ask("g d1\n", "1 Lock Get Success: d1\n").await;
     s.handle.destroy();
-    s.task.await.unwrap().unwrap(); // serve returns after every cleanup
+    (&mut s.task).await.unwrap().unwrap(); // serve returns after every cleanup
     let mut rest = Vec::new();
     let _ = a.stream.read_to_end(&mut rest).await;
-    assert!(s.mgr.is_empty());
+    assert_eq!(s.locks().await, 0);
 }
 
 #[test]
@@ -612,7 +722,7 @@ async fn a_thousand_clients_killed_abruptly_free_every_lock() {
             line.push(b[0]);
         }
     }
-    assert_eq!(s.mgr.len(), 1001);
+    assert_eq!(s.locks().await, 1001);
     for c in clients.drain(..) {
         // Dropped without a word; half of them reset.
         if c.stream.local_addr().unwrap().port() % 2 == 0 {
@@ -628,8 +738,9 @@ async fn a_thousand_clients_killed_abruptly_free_every_lock() {
     let stats = probe.stats().await;
     assert_eq!(stat(&stats, "orphans"), 1000);
     assert_eq!(stat(&stats, "shared_orphans"), 1000);
-    assert!(
-        s.mgr.is_empty(),
+    assert_eq!(
+        s.locks().await,
+        0,
         "every lock is free once the connections are cleaned up"
     );
 }
@@ -651,12 +762,13 @@ async fn extension_verbs() {
     assert_eq!(a.token("job").await, t1);
     a.ask("g job\n", "1 Lock Get Success: job\n").await; // `g` never shows the token
     b.ask("gw 0 job\n", "0 Lock Get Failure: job\n").await;
-    // Waiters are served first come, first served; a line behind a wait waits too.
+    // Waiters are served first come, first served; a line behind a wait waits too. (First
+    // come is first to reach the table: on etcd, requests sent at the same moment through
+    // different connections may reach the cluster in either order, so c sends once b waits.)
     b.send(b"gw 20000 job\ni after\n").await;
+    s.until_waiting(1).await;
     c.send(b"gw 20000 job\n").await;
-    while s.mgr.stats().waiting < 2 {
-        tokio::task::yield_now().await;
-    }
+    s.until_waiting(2).await;
     a.ask("g job\n", "1 Lock Get Success: job\n").await;
     a.ask("r job\n", "1 Lock Release Success: job\n").await; // hands over to b
     let t2 = b.token("job").await;
@@ -683,9 +795,7 @@ async fn extension_verbs() {
     d.ask("sr pool\n", "1 Shared Lock Release Success: pool\n")
         .await;
     d.send(b"sgw 20000 2 pool\n").await;
-    while s.mgr.stats().waiting < 1 {
-        tokio::task::yield_now().await;
-    }
+    s.until_waiting(1).await;
     a.ask("sr pool\n", "1 Shared Lock Release Success: pool\n")
         .await;
     d.expect(b"2 Shared Lock Get Success: pool\n").await;
@@ -722,9 +832,7 @@ async fn a_disconnected_waiter_is_never_granted() {
     {
         let mut b = Client::connect(&s).await;
         b.send(b"gw 60000 w\n").await;
-        while s.mgr.stats().waiting < 1 {
-            tokio::task::yield_now().await;
-        }
+        s.until_waiting(1).await;
         socket2::SockRef::from(&b.stream)
             .set_linger(Some(Duration::ZERO))
             .unwrap();
@@ -732,7 +840,7 @@ async fn a_disconnected_waiter_is_never_granted() {
     while stat(&a.stats().await, "connections") != 1 {
         tokio::task::yield_now().await;
     }
-    assert_eq!(s.mgr.stats().waiting, 0);
+    assert_eq!(s.waiting().await, 0);
     a.ask("r w\n", "1 Lock Release Success: w\n").await;
     a.ask("i w\n", "0 Lock Not Locked: w\n").await; // nobody got it
     let after = a.stats().await;
@@ -752,9 +860,7 @@ async fn a_wait_pending_when_the_input_ends_times_out_and_is_never_granted() {
     // answered as usual, and the connection ends.
     let mut b = Client::connect(&s).await;
     b.send(b"gw 60000 h\ni h\n").await;
-    while s.mgr.stats().waiting < 1 {
-        tokio::task::yield_now().await;
-    }
+    s.until_waiting(1).await;
     b.stream.shutdown().await.unwrap();
     b.expect(b"0 Lock Get Timeout: h\n1 Lock Is Locked: h\n")
         .await;
@@ -775,7 +881,7 @@ async fn a_wait_pending_when_the_input_ends_times_out_and_is_never_granted() {
     a.ask("i h\n", "0 Lock Not Locked: h\n").await;
     let stats = a.stats().await;
     assert!(stats.contains(&("orphans".into(), 0)), "{stats:?}");
-    assert_eq!(s.mgr.stats().waiting, 0);
+    assert_eq!(s.waiting().await, 0);
 }
 
 #[tokio::test]
@@ -814,8 +920,8 @@ async fn idle_timeout_closes_and_releases() {
     let mut rest = Vec::new();
     a.stream.read_to_end(&mut rest).await.unwrap(); // closed by the server once silent
     assert!(rest.is_empty());
-    while !s.mgr.is_empty() {
-        tokio::task::yield_now().await;
+    while s.locks().await > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -902,7 +1008,7 @@ async fn node_suite_stats_deltas_in_all_four_configurations() {
         c1.stream.read_to_end(&mut rest).await.unwrap();
         // The server closes its side only after the cleanup (§9): already released now.
         assert!(
-            !s.mgr.inspect("asdf1"),
+            !s.held("asdf1").await,
             "closed before its locks were released"
         );
         let mut n1 = Client::connect(&s).await;
@@ -1002,7 +1108,7 @@ async fn an_orphaned_lock_is_free_for_the_very_next_request() {
 
 #[tokio::test]
 async fn close_stops_accepting_and_returns_when_clients_leave() {
-    let s = start().await;
+    let mut s = start().await;
     let mut a = Client::connect(&s).await;
     a.ask("g c\n", "1 Lock Get Success: c\n").await;
     s.handle.close();
@@ -1010,8 +1116,8 @@ async fn close_stops_accepting_and_returns_when_clients_leave() {
     a.ask("i c\n", "1 Lock Is Locked: c\n").await;
     assert!(!s.task.is_finished());
     drop(a);
-    s.task.await.unwrap().unwrap(); // returns once the last client has left and cleaned up
-    assert!(s.mgr.is_empty());
+    (&mut s.task).await.unwrap().unwrap(); // returns once the last client has left and cleaned up
+    assert_eq!(s.locks().await, 0);
     // No longer accepting.
     let refused = TcpStream::connect(s.addr).await;
     assert!(refused.is_err(), "the listener is closed");

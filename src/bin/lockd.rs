@@ -1,6 +1,7 @@
 //! The `lockd` server: the lockd line protocol (glockd / Node lockd compatible) over TCP and,
-//! optionally, a Unix socket, on an in-memory lock table. Thin: parses options, sets up logging,
-//! and runs `lockd::server`.
+//! optionally, a Unix socket, on an in-memory lock table or (feature `etcd`, `--etcd`) on an etcd
+//! cluster's, which several servers share. Thin: parses options, sets up logging, and runs
+//! `lockd::server`.
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -102,6 +103,9 @@ struct Args {
     #[cfg(feature = "http")]
     #[command(flatten)]
     http: HttpArgs,
+    #[cfg(feature = "etcd")]
+    #[command(flatten)]
+    etcd: EtcdArgs,
     /// Log level filter (error, warn, info, debug, trace, or a tracing directive such as
     /// `lockd=debug`). Without it, RUST_LOG is used, else `info`.
     #[arg(long, env = "LOCKD_LOG")]
@@ -109,6 +113,29 @@ struct Args {
     /// Log format: human-readable text, or one JSON object per line.
     #[arg(long, value_enum, default_value = "text", env = "LOCKD_LOG_FORMAT")]
     log_format: LogFormat,
+}
+
+/// Where the lock table lives when it is not in memory.
+#[cfg(feature = "etcd")]
+#[derive(Debug, clap::Args)]
+struct EtcdArgs {
+    /// Serve the lock table of this etcd cluster instead of memory: comma-separated client URLs
+    /// (`http://10.0.0.1:2379,http://10.0.0.2:2379,…`). Every lockd server given the same
+    /// cluster and prefix serves the same locks; a server that dies frees its clients' locks
+    /// when its lease expires.
+    #[arg(long, value_name = "URLS", env = "LOCKD_ETCD", value_delimiter = ',')]
+    etcd: Vec<String>,
+    /// Key prefix of the lock table in etcd: tables with different prefixes are independent.
+    #[arg(long, default_value = "lockd", env = "LOCKD_ETCD_PREFIX")]
+    etcd_prefix: String,
+    /// The server's lease TTL (whole seconds, at least 2): how long after a server vanished its
+    /// clients' locks stay held. A bare number counts seconds.
+    #[arg(long, default_value = "10s", env = "LOCKD_ETCD_LEASE_TTL", value_parser = seconds)]
+    etcd_lease_ttl: Duration,
+    /// The most one etcd request may take before the client's request fails (a leader election
+    /// takes up to about 7 s on etcd 3.4's defaults). A bare number counts seconds.
+    #[arg(long, default_value = "5s", env = "LOCKD_ETCD_REQUEST_TIMEOUT", value_parser = seconds)]
+    etcd_request_timeout: Duration,
 }
 
 /// A duration option: Go syntax (`15s`, `500ms`, `1m30s`), or a bare number of seconds.
@@ -284,6 +311,12 @@ async fn run(args: Args) -> std::io::Result<()> {
     check_fd_limit(&args);
 
     let mgr = LockManager::new();
+    #[cfg(feature = "etcd")]
+    let server = match etcd_server(&args, config.clone()).await? {
+        Some(server) => server,
+        None => Server::new(mgr.clone(), config),
+    };
+    #[cfg(not(feature = "etcd"))]
     let server = Server::new(mgr.clone(), config);
     let mut listeners = Listeners::default();
     #[cfg(feature = "http")]
@@ -309,6 +342,37 @@ async fn run(args: Args) -> std::io::Result<()> {
         listeners.tcp = Some(listener);
     }
     lockd::server::run(&server, listeners, shutdown_signal()).await
+}
+
+/// With `--etcd`: a server over the cluster's lock table (connected, or the error says why not).
+#[cfg(feature = "etcd")]
+async fn etcd_server(args: &Args, config: Config) -> std::io::Result<Option<Server>> {
+    let e = &args.etcd;
+    if e.etcd.is_empty() {
+        return Ok(None);
+    }
+    #[cfg(feature = "http")]
+    if args.http.http.is_some() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "--http serves the in-memory lock table only; it cannot be combined with --etcd",
+        ));
+    }
+    let etcd_config = lockd::etcd::EtcdConfig {
+        endpoints: e.etcd.clone(),
+        prefix: e.etcd_prefix.clone(),
+        lease_ttl: e.etcd_lease_ttl,
+        request_timeout: e.etcd_request_timeout,
+        ..lockd::etcd::EtcdConfig::default()
+    };
+    let mgr = lockd::etcd::EtcdManager::connect(etcd_config)
+        .await
+        .map_err(|err| {
+            std::io::Error::other(format!("connecting to etcd at {}: {err}", e.etcd.join(",")))
+        })?;
+    tracing::info!(endpoints = %e.etcd.join(","), prefix = %e.etcd_prefix,
+        lease_ttl = ?e.etcd_lease_ttl, "lock table: etcd");
+    Ok(Some(Server::with_etcd(mgr, config)))
 }
 
 /// A zero duration turns a feature off.

@@ -13,6 +13,16 @@ pub(crate) fn all_locks(prefix: &str) -> Vec<u8> {
     format!("{prefix}/l/").into_bytes()
 }
 
+/// The range that holds every session's display-name registration (`names.rs`).
+pub(crate) fn names_range(prefix: &str) -> Vec<u8> {
+    format!("{prefix}/r/").into_bytes()
+}
+
+/// The key of `session`'s display-name registration.
+pub(crate) fn name_key(prefix: &str, session: &str) -> Vec<u8> {
+    format!("{prefix}/r/{session}").into_bytes()
+}
+
 /// The range that holds every request of `name`.
 pub(crate) fn name_range(prefix: &str, name: &[u8]) -> Vec<u8> {
     let mut key = all_locks(prefix);

@@ -7,6 +7,7 @@ use etcd_client::{GetOptions, PutOptions, SortOrder, SortTarget};
 
 use super::call::retried;
 use super::error::Error;
+use super::keys::{name_key, names_range};
 use super::manager::EtcdManager;
 use super::session::EtcdSession;
 
@@ -20,14 +21,6 @@ pub struct EtcdNameInfo {
     pub label: String,
     /// The name it registered.
     pub name: Vec<u8>,
-}
-
-fn names_range(prefix: &str) -> Vec<u8> {
-    format!("{prefix}/r/").into_bytes()
-}
-
-pub(crate) fn name_key(prefix: &str, session: &str) -> Vec<u8> {
-    format!("{prefix}/r/{session}").into_bytes()
 }
 
 impl EtcdSession {

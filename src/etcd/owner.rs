@@ -571,7 +571,7 @@ impl SessionInner {
             }
         }
         if self.name.lock().unwrap().take().is_some() {
-            let key = super::names::name_key(&self.shared.config.prefix, &self.id);
+            let key = keys::name_key(&self.shared.config.prefix, &self.id);
             let unregistered = retried("unregister", self.shared.limit(), || {
                 let mut c = self.shared.client.clone();
                 let key = key.clone();

@@ -256,7 +256,8 @@ impl EtcdSession {
             Wait::Forever => Duration::MAX,
             Wait::For(d) => d,
         };
-        let pending_done;
+        let mut pending_done = None;
+        let mut rejoined = None;
         loop {
             let deleting = {
                 let mut slots = inner.slots.lock().unwrap();
@@ -268,8 +269,13 @@ impl EtcdSession {
                         refs,
                     }) if *m == mode => {
                         *refs += 1; // a rejoin: same holding, same token
-                        let grip = Grip::new(inner.clone(), arc_name, mode, *token as u64);
-                        return Ok((grip, *count));
+                        let grip = Grip::new(inner.clone(), arc_name.clone(), mode, *token as u64);
+                        if mode == Mode::Exclusive {
+                            return Ok((grip, 1));
+                        }
+                        // As in the core, a shared rejoin reports the holders now: read below.
+                        rejoined = Some((grip, *count));
+                        None
                     }
                     Some(Slot::Held { mode: m, .. }) => {
                         let reason = match m {
@@ -295,7 +301,7 @@ impl EtcdSession {
                     // one ends, this one rejoins its holding or makes its own request. An
                     // earlier key of this name being deleted is waited for the same way (it
                     // must be gone before this request's key is made).
-                    Some(Slot::Pending(done) | Slot::Deleting(done)) => done.clone(),
+                    Some(Slot::Pending(done) | Slot::Deleting(done)) => Some(done.clone()),
                     None => {
                         let limit = inner.lock_limit.load(Ordering::Relaxed);
                         if limit > 0 && slots.len() >= limit {
@@ -303,10 +309,13 @@ impl EtcdSession {
                         }
                         let done = Arc::new(tokio::sync::Notify::new());
                         slots.insert(name.to_vec(), Slot::Pending(done.clone()));
-                        pending_done = done;
+                        pending_done = Some(done);
                         break;
                     }
                 }
+            };
+            let Some(deleting) = deleting else {
+                break;
             };
             let done = deleting.notified();
             tokio::pin!(done);
@@ -334,6 +343,19 @@ impl EtcdSession {
             }
             inner.check()?;
         }
+        if let Some((grip, count)) = rejoined {
+            // The guard is live already: if the read fails, dropping it undoes the rejoin.
+            let (_, held) = inner.shared.read_name(name).await?;
+            let verdicts = evaluate(&held.iter().map(Entry::request).collect::<Vec<_>>());
+            let now = held
+                .iter()
+                .zip(&verdicts)
+                .filter(|(e, v)| {
+                    e.value.mode == Mode::Shared && matches!(v, Verdict::Granted { .. })
+                })
+                .count();
+            return Ok((grip, if now > 0 { now } else { count }));
+        }
         let value = inner.request_value(mode, limit);
         let mut pending = PendingRequest {
             inner: inner.clone(),
@@ -341,7 +363,7 @@ impl EtcdSession {
             token: None,
             value: value.clone(),
             phase: Phase::MaybeSent,
-            done: pending_done,
+            done: pending_done.expect("a new request's slot"),
         };
         let key = inner.key_of(name);
         let (mut revision, mut held) = inner.enqueue(name, &key, mode, &value).await?;

@@ -237,6 +237,19 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
             wait.timed_out(&mut self.out); // the input has ended already
             return Ok(());
         }
+        // A wait granted at once is granted, however long the table takes to say so (etcd):
+        // only a request that has to wait is ended by the input's end.
+        let tried = {
+            let (conn, out, stop) = (&self.conn, &mut self.out, &mut self.stop);
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|destroy| *destroy) => return Err(EndReason::Shutdown),
+                answered = conn.try_first(&wait, out) => answered,
+            }
+        };
+        if tried {
+            return Ok(());
+        }
         let cap = READ_CHUNK + self.shared().config.max_line_bytes;
         let Connection {
             stream,

@@ -66,6 +66,12 @@ pub(crate) struct Shared<T: Table> {
     pub(crate) shutting_down: AtomicBool,
     /// Live connections, by session id.
     peers: Mutex<HashMap<u64, Peer<T>>>,
+    /// Connections being ended whose release the table has not confirmed yet (only ever
+    /// seen on etcd: in memory an end never waits), each with a receiver that completes when
+    /// it is done.
+    ending: Mutex<HashMap<u64, tokio::sync::watch::Receiver<()>>>,
+    /// Connection ends completed so far.
+    ends_completed: std::sync::atomic::AtomicU64,
     /// `max_connections` permits, one per connection on any listener of the server.
     pub(crate) connection_permits: Arc<tokio::sync::Semaphore>,
     hangups: Hangups,
@@ -78,6 +84,8 @@ impl<T: Table> Shared<T> {
             counters: Default::default(),
             shutting_down: AtomicBool::new(false),
             peers: Mutex::new(HashMap::new()),
+            ending: Mutex::new(HashMap::new()),
+            ends_completed: Default::default(),
             connection_permits: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             hangups: Hangups::new(),
             config,
@@ -104,7 +112,9 @@ impl<T: Table> Shared<T> {
             self.hangups.unwatch(fd);
         }
         let (exclusive, shared) = T::held_counts(&peer.session);
+        let _ending = Ending::new(self, session);
         self.table.end(&peer.session).await;
+        self.ends_completed.fetch_add(1, Ordering::SeqCst);
         let counters = &self.counters;
         counters
             .orphans
@@ -121,6 +131,11 @@ impl<T: Table> Shared<T> {
             "connection ended"
         );
         Some((exclusive, shared))
+    }
+
+    /// How many connection ends have completed (their locks released) so far.
+    pub(crate) fn ends_completed(&self) -> u64 {
+        self.ends_completed.load(Ordering::SeqCst)
     }
 
     /// Ends every idle connection whose peer has already gone (see `hangups.rs`), so that a
@@ -147,6 +162,14 @@ impl<T: Table> Shared<T> {
                 self.counters.reaped.fetch_add(1, Ordering::Relaxed);
                 ended = true;
             }
+        }
+        // Connections their own tasks are ending: their locks are as good as released, so the
+        // request waits for the table to confirm it (only ever on etcd: in memory an end never
+        // waits, so no other request sees it under way).
+        let ending: Vec<_> = self.ending.lock().values().cloned().collect();
+        for mut done in ending {
+            let _ = done.changed().await; // completes when the end's sender is dropped
+            ended = true;
         }
         ended
     }
@@ -184,6 +207,32 @@ impl<T: Table> Shared<T> {
             return id.to_vec();
         }
         format!("local:{}", session.unwrap_or(0)).into_bytes()
+    }
+}
+
+/// A connection's end under way, listed in `Shared::ending` while it lasts (also if the task
+/// ending it is dropped midway).
+struct Ending<'a, T: Table> {
+    shared: &'a Shared<T>,
+    session: u64,
+    _done: tokio::sync::watch::Sender<()>,
+}
+
+impl<'a, T: Table> Ending<'a, T> {
+    fn new(shared: &'a Shared<T>, session: u64) -> Self {
+        let (done, rx) = tokio::sync::watch::channel(());
+        shared.ending.lock().insert(session, rx);
+        Ending {
+            shared,
+            session,
+            _done: done,
+        }
+    }
+}
+
+impl<T: Table> Drop for Ending<'_, T> {
+    fn drop(&mut self) {
+        self.shared.ending.lock().remove(&self.session);
     }
 }
 

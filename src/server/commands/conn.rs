@@ -22,3 +22,7 @@ pub(crate) struct Conn<'a, T: Table> {
     pub(crate) id: &'a Arc<[u8]>,
     pub(crate) shared: &'a Shared<T>,
 }
+
+/// A request found a lock held by someone else, and connections whose peers had already gone
+/// were ended meanwhile (their locks released): it is to be applied again.
+pub(crate) struct Again;

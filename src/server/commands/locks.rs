@@ -3,8 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::Again;
-use super::conn::{Conn, shared_key};
+use super::conn::{Again, Conn, shared_key};
 use crate::backend::{ErrorKind, LockError, LockGuard, LockSession, SharedLockGuard};
 use crate::protocol::{Verb, reply};
 use crate::server::table::Table;
@@ -82,7 +81,7 @@ impl<T: Table> Conn<'_, T> {
         verb: Verb,
         arg: &[u8],
         out: &mut Vec<u8>,
-        first: bool,
+        first: Option<u64>,
     ) -> Result<Option<Wait>, Again> {
         let sh = self.shared;
         let session = self.session;
@@ -190,6 +189,34 @@ impl<T: Table> Conn<'_, T> {
             _ => unreachable!("not a lock verb: {verb:?}"),
         }
         Ok(None)
+    }
+
+    /// The start of a waiting request: a try, whose grant counts even if the input ends while
+    /// it is under way (it is not a wait yet). True if it answered the request (granted, or
+    /// refused other than by contention); false if the request has to wait.
+    pub(crate) async fn try_first(&self, wait: &Wait, out: &mut Vec<u8>) -> bool {
+        let failed = |e: &<T::Session as LockSession>::Error| match e.kind() {
+            ErrorKind::WouldBlock(_) => false,
+            _ => {
+                self.refused(e);
+                true
+            }
+        };
+        match wait {
+            Wait::Get { name, .. } => match self.session.get(name).await {
+                Ok(guard) => self.kept(guard, name, out),
+                Err(e) if failed(&e) => reply::lock(out, 0, reply::GET_FAILURE, name),
+                Err(_) => return false,
+            },
+            Wait::Shared { limit, name, .. } => {
+                match self.session.get_shared_max(&shared_key(name), *limit).await {
+                    Ok(guard) => self.kept_shared(guard, name, out),
+                    Err(e) if failed(&e) => reply::lock(out, 0, reply::SHARED_GET_FAILURE, name),
+                    Err(_) => return false,
+                }
+            }
+        }
+        true
     }
 
     /// Runs a waiting request to its reply. Cancel safe: dropping it (the peer's input ended,

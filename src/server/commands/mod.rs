@@ -16,6 +16,7 @@ mod listings;
 mod locks;
 mod registry;
 
+use conn::Again;
 pub(crate) use conn::Conn;
 pub use conn::SHARED_NAMESPACE_PREFIX;
 pub(crate) use locks::Wait;
@@ -23,33 +24,31 @@ pub(crate) use locks::Wait;
 use crate::protocol::{Verb, reply};
 use crate::server::table::Table;
 
-/// A request found a lock held by someone else, and connections whose peers had already gone
-/// were ended meanwhile (their locks released): it is to be applied again.
-pub(crate) struct Again;
-
 impl<T: Table> Conn<'_, T> {
     /// Applies one valid request and appends its reply (possibly nothing) to `out`, or returns
     /// the wait the connection must run to answer it.
     pub(crate) async fn apply(&self, verb: Verb, arg: &[u8], out: &mut Vec<u8>) -> Option<Wait> {
         self.shared.counters.command(verb); // counted before the reply is built (§8)
         let len = out.len();
-        match self.dispatch(verb, arg, out, true).await {
+        let first = Some(self.shared.ends_completed());
+        match self.dispatch(verb, arg, out, first).await {
             Ok(wait) => wait,
             Err(Again) => {
                 out.truncate(len);
-                self.dispatch(verb, arg, out, false).await.unwrap_or(None)
+                self.dispatch(verb, arg, out, None).await.unwrap_or(None)
             }
         }
     }
 
-    /// `first` is false when a request is applied again after connections whose peers had
-    /// gone were ended (see [`Conn::recheck`]).
+    /// `first` is how many connection ends had completed when the request was first applied;
+    /// `None` when it is applied again after connections whose peers had gone were ended (see
+    /// [`Conn::recheck`]).
     async fn dispatch(
         &self,
         verb: Verb,
         arg: &[u8],
         out: &mut Vec<u8>,
-        first: bool,
+        first: Option<u64>,
     ) -> Result<Option<Wait>, Again> {
         let cfg = &self.shared.config;
         match verb {
@@ -75,10 +74,14 @@ impl<T: Table> Conn<'_, T> {
     }
 
     /// Called where an answer would say "held by someone else": if connections whose peers
-    /// have already gone are ended now (their locks released), the request is to be applied
-    /// again (`Err(Again)`); `Ok` means the answer stands.
-    async fn recheck(&self, first: bool) -> Result<(), Again> {
-        match first && self.shared.reap_gone().await {
+    /// have already gone are ended now (their locks released), or a connection's end completed
+    /// while the request was under way (on etcd, where both take time), the request is to be
+    /// applied again (`Err(Again)`); `Ok` means the answer stands.
+    async fn recheck(&self, first: Option<u64>) -> Result<(), Again> {
+        let Some(ends) = first else {
+            return Ok(());
+        };
+        match self.shared.reap_gone().await || self.shared.ends_completed() != ends {
             true => Err(Again),
             false => Ok(()),
         }
