@@ -12,6 +12,9 @@ use lockd::server::{Config, Handle, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod line_client;
+use line_client::{Client, stat};
+
 /// Which lock table the servers of this run serve: in memory (the default), or the etcd
 /// cluster at `LOCKD_ETCD_ENDPOINTS` when `LOCKD_TEST_TABLE=etcd` (feature `etcd`). The same
 /// conformance tests run on both; the few that cannot hold on a cluster say why and skip.
@@ -147,100 +150,10 @@ async fn start() -> TestServer {
     start_with(|_| {}).await
 }
 
-struct Client {
-    stream: TcpStream,
-    id: String,
-}
-
-impl Client {
-    async fn connect(server: &TestServer) -> Client {
-        let stream = TcpStream::connect(server.addr).await.unwrap();
-        let id = stream.local_addr().unwrap().to_string();
-        Client { stream, id }
+impl line_client::Target for TestServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
     }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.unwrap();
-    }
-
-    /// Reads exactly `expected.len()` bytes and compares them.
-    async fn expect(&mut self, expected: &[u8]) {
-        let mut got = vec![0; expected.len()];
-        tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut got))
-            .await
-            .expect("reply within 10 s")
-            .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(expected),
-            "raw reply bytes"
-        );
-    }
-
-    async fn ask(&mut self, request: &str, reply: &str) {
-        self.send(request.as_bytes()).await;
-        self.expect(reply.as_bytes()).await;
-    }
-
-    /// Reads one reply line (with its LF).
-    async fn line(&mut self) -> String {
-        let mut line = Vec::new();
-        while !line.ends_with(b"\n") {
-            let mut byte = [0u8; 1];
-            tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut byte))
-                .await
-                .expect("a line within 10 s")
-                .unwrap();
-            line.push(byte[0]);
-        }
-        String::from_utf8_lossy(&line).into_owned()
-    }
-
-    /// Sends `request` and reads its one-line reply.
-    async fn line_for(&mut self, request: &str) -> String {
-        self.send(request.as_bytes()).await;
-        self.line().await
-    }
-
-    /// A `T Lock Get Success: NAME` reply's token.
-    async fn token(&mut self, name: &str) -> u64 {
-        let line = self.line().await;
-        let (t, rest) = line.split_once(' ').unwrap();
-        assert_eq!(rest, format!("Lock Get Success: {name}\n"));
-        t.parse().unwrap()
-    }
-
-    /// The `q` reply as (key, value) pairs.
-    async fn stats(&mut self) -> Vec<(String, u64)> {
-        self.send(b"q\n").await;
-        // `q` has no end marker: read up to the `shared_orphans` line, always last.
-        let mut text = Vec::new();
-        while !text.ends_with(b"\n") || !String::from_utf8_lossy(&text).contains("shared_orphans: ")
-        {
-            let mut byte = [0u8; 1];
-            tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut byte))
-                .await
-                .expect("stats within 10 s")
-                .unwrap();
-            text.push(byte[0]);
-        }
-        String::from_utf8(text)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let (k, v) = l.split_once(": ").unwrap();
-                (k.to_string(), v.parse().unwrap())
-            })
-            .collect()
-    }
-}
-
-fn stat(stats: &[(String, u64)], key: &str) -> u64 {
-    stats
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| *v)
-        .unwrap_or_else(|| panic!("no {key}"))
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Holder, LockView, Table, Unavailable};
+use super::{Holder, LockView, Registration, Table, Unavailable};
 use crate::etcd::{EtcdLockInfo, EtcdManager, EtcdSession};
 
 /// A cluster's lock table, as a server serves it.
@@ -115,7 +115,7 @@ impl Table for Etcd {
         session.name()
     }
 
-    async fn names(&self, name: Option<&[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Unavailable> {
+    async fn names(&self, name: Option<&[u8]>) -> Result<Vec<Registration>, Unavailable> {
         Ok(self
             .mgr
             .names()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Holder, LockView, Table, Unavailable};
+use super::{Holder, LockView, Registration, Table, Unavailable};
 use crate::lock::snapshot::LockInfo;
 use crate::server::registry::Registry;
 use crate::{LockManager, Session};
@@ -109,7 +109,7 @@ impl Table for Memory {
         session.name().map(|n| n.as_bytes().to_vec())
     }
 
-    async fn names(&self, name: Option<&[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Unavailable> {
+    async fn names(&self, name: Option<&[u8]>) -> Result<Vec<Registration>, Unavailable> {
         Ok(self
             .registry
             .list(name)

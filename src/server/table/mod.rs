@@ -41,6 +41,9 @@ pub(crate) struct Holder {
     pub(crate) name: Option<Vec<u8>>,
 }
 
+/// A registered display name: (the connection's display id, the name).
+pub(crate) type Registration = (Vec<u8>, Vec<u8>);
+
 /// One lock with its holders, by core name.
 pub(crate) struct LockView {
     pub(crate) name: Vec<u8>,
@@ -106,5 +109,5 @@ pub(crate) trait Table: Send + Sync + 'static {
     fn names(
         &self,
         name: Option<&[u8]>,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Vec<u8>)>, Unavailable>> + Send;
+    ) -> impl Future<Output = Result<Vec<Registration>, Unavailable>> + Send;
 }
