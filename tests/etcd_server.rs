@@ -375,3 +375,90 @@ async fn a_server_killed_with_sigkill_frees_its_clients_locks_within_the_ttl() {
     b.handle.destroy();
     assert_empty(&b.mgr, &p).await;
 }
+
+/// A TCP relay to one etcd member that the test can cut: from then on it forwards nothing and
+/// closes nothing (a black hole, as a partition looks to the client).
+async fn relay(to: &str) -> (String, tokio::sync::watch::Sender<bool>) {
+    let upstream: SocketAddr = to.trim_start_matches("http://").parse().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (cut, _) = tokio::sync::watch::channel(false);
+    let cut_rx = cut.subscribe();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let mut cut = cut_rx.clone();
+            if *cut.borrow() {
+                std::mem::forget(inbound); // held open, never answered
+                continue;
+            }
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = cut.wait_for(|c| *c) => {}
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => return,
+                }
+                // Cut: both sockets stay open and silent until the test process ends.
+                std::future::pending::<()>().await;
+            });
+        }
+    });
+    (format!("http://{addr}"), cut)
+}
+
+#[tokio::test]
+async fn with_etcd_unreachable_requests_fail_within_their_bounds_and_holders_are_disconnected() {
+    let Some(ep) = endpoints() else { return };
+    let p = prefix("unreachable");
+    let (through, cut) = relay(&ep[0]).await;
+    let mgr = EtcdManager::connect(EtcdConfig {
+        endpoints: vec![through],
+        prefix: p.clone(),
+        lease_ttl: Duration::from_secs(8),
+        request_timeout: Duration::from_secs(1),
+        ..EtcdConfig::default()
+    })
+    .await
+    .unwrap();
+    let server = Server::with_etcd(mgr, Config::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = server.handle();
+    tokio::spawn(async move { server.serve(listener, std::future::pending::<()>()).await });
+    let mut holder = Client::connect(&addr).await;
+    holder.ask("g x\n", "1 Lock Get Success: x\n").await;
+    let mut asker = Client::connect(&addr).await;
+    asker.ask("i x\n", "1 Lock Is Locked: x\n").await;
+    cut.send_replace(true);
+    let cut_at = Instant::now();
+    let timed = |started: Instant, bound: Duration| {
+        let took = started.elapsed();
+        assert!(took < bound, "answered after {took:?} (bound {bound:?})");
+    };
+    // Every request is answered with a `0` line within its bound: the request timeout (1 s,
+    // plus the retries' last attempt), or the wait asked for.
+    let t = Instant::now();
+    asker.ask("g y\n", "0 Lock Get Failure: y\n").await;
+    timed(t, Duration::from_millis(2500));
+    let t = Instant::now();
+    asker.ask("gw 300 z\n", "0 Lock Get Timeout: z\n").await;
+    timed(t, Duration::from_millis(300 + 500));
+    let t = Instant::now();
+    asker.ask("i x\n", "0 Lock Inspect Failure: x\n").await;
+    timed(t, Duration::from_millis(2500));
+    asker.ask("d\n", "0 Lock Table Unavailable\n").await;
+    // The server's lease cannot be renewed: within its TTL (8 s) it counts it lost and closes
+    // the connections on it, so their clients see their locks gone.
+    let mut rest = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut holder.stream, &mut rest);
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the holder is disconnected")
+        .ok();
+    timed(cut_at, Duration::from_secs(9));
+    handle.destroy();
+    // Its keys expire with the lease on the cluster itself.
+    let direct = manager(&ep, &p, 10).await;
+    assert_empty(&direct, &p).await;
+}

@@ -29,6 +29,9 @@ use crate::protocol::{Frame, Line, LineDecoder, parse_line, reply};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
+/// How long past its deadline a wait's reply may be late (the table's own last look) before
+/// the wait is answered with its timeout line regardless.
+const DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 /// Buffer capacity kept between requests; more is given back once the buffer drains.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
@@ -237,6 +240,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
             wait.timed_out(&mut self.out); // the input has ended already
             return Ok(());
         }
+        // The wait's reply is due by its deadline, however slow the table is (etcd
+        // unreachable): then it times out, and dropping the request withdraws it.
+        let deadline = tokio::time::Instant::now() + wait.duration();
+        let hard_stop = deadline + DEADLINE_GRACE;
         // A wait granted at once is granted, however long the table takes to say so (etcd):
         // only a request that has to wait is ended by the input's end.
         let tried = {
@@ -245,6 +252,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
                 biased;
                 _ = stop.wait_for(|destroy| *destroy) => return Err(EndReason::Shutdown),
                 answered = conn.try_first(&wait, out) => answered,
+                () = tokio::time::sleep_until(hard_stop) => {
+                    wait.timed_out(out);
+                    true
+                }
             }
         };
         if tried {
@@ -263,7 +274,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
         } = self;
         let mut answer = Vec::new();
         let timed_out = {
-            let waiting = conn.wait(&wait, &mut answer);
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let waiting = conn.wait(&wait, left, &mut answer);
             tokio::pin!(waiting);
             loop {
                 let can_read = input.len() - *at < cap;
@@ -271,6 +283,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
                     biased;
                     _ = stop.wait_for(|destroy| *destroy) => return Err(EndReason::Shutdown),
                     () = &mut waiting => break false,
+                    () = tokio::time::sleep_until(hard_stop) => break true,
                     r = read_some(stream, input, eof), if can_read => {
                         r?; // a reset cancels the wait: nothing granted, nothing orphaned
                         if *eof {

@@ -24,6 +24,13 @@ pub(crate) enum Wait {
 }
 
 impl Wait {
+    /// How long it may wait (already capped by `max_wait`).
+    pub(crate) fn duration(&self) -> Duration {
+        match self {
+            Wait::Get { wait, .. } | Wait::Shared { wait, .. } => *wait,
+        }
+    }
+
     /// The line that answers this wait when it ends without a grant.
     pub(crate) fn timed_out(&self, out: &mut Vec<u8>) {
         match self {
@@ -223,7 +230,7 @@ impl<T: Table> Conn<'_, T> {
     /// the peer reset, the server is shutting down) leaves the queue, and nothing is granted or
     /// orphaned. A wait that the session's end cancelled answers with its timeout line; one
     /// the session's lock limit or a failure of the table refused, with its failure line.
-    pub(crate) async fn wait(&self, wait: &Wait, out: &mut Vec<u8>) {
+    pub(crate) async fn wait(&self, wait: &Wait, limit: Duration, out: &mut Vec<u8>) {
         let failed = |e: &<T::Session as LockSession>::Error| match e.kind() {
             ErrorKind::LockLimit => true,
             ErrorKind::Backend | ErrorKind::SessionLost => {
@@ -239,14 +246,12 @@ impl<T: Table> Conn<'_, T> {
                 Err(_) => wait.timed_out(out),
             },
             Wait::Shared {
-                wait: time,
-                limit,
-                name,
+                limit: max, name, ..
             } => {
                 let key = shared_key(name);
                 match self
                     .session
-                    .lock_shared_max_timeout(&key, *limit, *time)
+                    .lock_shared_max_timeout(&key, *max, limit)
                     .await
                 {
                     Ok(guard) => self.kept_shared(guard, name, out),
