@@ -105,6 +105,54 @@ fn help_documents_every_option() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
+    #[cfg(feature = "etcd")]
+    for flag in [
+        "--etcd ",
+        "LOCKD_ETCD",
+        "--etcd-prefix",
+        "--etcd-lease-ttl",
+        "--etcd-request-timeout",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[cfg(all(feature = "etcd", feature = "http"))]
+#[test]
+fn etcd_and_the_consul_api_together_are_refused_with_a_reason() {
+    let out = Command::new(BIN)
+        .args([
+            "--port",
+            "0",
+            "--etcd",
+            "http://127.0.0.1:1",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot be combined with --etcd"),
+        "{stderr}"
+    );
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn an_unreachable_etcd_cluster_is_a_startup_error_that_names_it() {
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--etcd", "http://127.0.0.1:1"])
+        .args(["--etcd-request-timeout", "1s"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("connecting to etcd at http://127.0.0.1:1"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use etcd_client::{Client, ConnectOptions};
 
-use super::call::within;
+use super::call::{retried, within};
 use super::config::EtcdConfig;
 use super::error::Error;
 use super::keys;
@@ -77,6 +77,18 @@ impl EtcdManager {
             config.request_timeout,
             Client::connect(config.endpoints.clone(), Some(options)),
         )
+        .await?;
+        // The client connects lazily: one read through it (with a leader) shows that the
+        // cluster answers, so that a wrong address is an error here, not at the first lock.
+        let probe = keys::all_locks(&config.prefix);
+        retried("connect", config.request_timeout, || {
+            let mut c = client.clone();
+            let probe = probe.clone();
+            let options = etcd_client::GetOptions::new()
+                .with_prefix()
+                .with_count_only();
+            async move { c.get(probe, Some(options)).await }
+        })
         .await?;
         Ok(EtcdManager {
             shared: Arc::new(Shared {
