@@ -69,6 +69,9 @@
 //! - `client`: `client`, an async client for lockd and glockd-compatible servers.
 //! - `http`: `http`, the subset of Consul's HTTP API that lock users rely on (sessions, KV
 //!   acquire/release/CAS, blocking queries), over the same locks.
+//! - `etcd`: `etcd`, the same sessions and locks kept in an etcd cluster, and `backend`'s contract
+//!   implemented over it; with `tcp-server`, `Server::with_etcd` (the binary's `--etcd`) serves
+//!   the lockd protocol from the cluster's table, shared by every server connected to it.
 //! - `cli`: the `lockd` binary (with `http`, also `lockd --http ADDR`). What only a process needs
 //!   (argument parsing, log output, signals, the allocator) comes with it, never with the
 //!   library's features.

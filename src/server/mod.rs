@@ -12,8 +12,10 @@
 //! In the manner of mini-redis: an accept loop that never waits on connection work, a
 //! connection-limit semaphore whose permit moves into each connection task, a watch channel that
 //! tells every connection to end at once (destroy), and a drop-tracker channel to wait until all
-//! of them have cleaned up. Each connection is a core [`Session`](crate::Session); the commands
-//! translate requests into session calls (`commands/`); a `Connection` owns each socket's
+//! of them have cleaned up. Each connection is a session of the table the server serves: a core
+//! [`Session`](crate::Session) in memory, or (feature `etcd`, [`Server::with_etcd`]) an etcd
+//! session on the server's one lease; the commands translate requests into session calls
+//! through the backend contract (`commands/`, `table/`); a `Connection` owns each socket's
 //! buffers and backpressure (`connection.rs`); `shared.rs` holds the table of live connections
 //! and the one cleanup that ends each of them.
 //!
