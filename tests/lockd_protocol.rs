@@ -1035,3 +1035,15 @@ async fn close_stops_accepting_and_returns_when_clients_leave() {
     let refused = TcpStream::connect(s.addr).await;
     assert!(refused.is_err(), "the listener is closed");
 }
+
+#[tokio::test]
+async fn a_registered_name_never_replaces_the_display_id_in_dumps() {
+    // Not even one that looks like a Consul session's id: `dump` shows connections by id.
+    let s = start().await;
+    let mut a = Client::connect(&s).await;
+    a.ask("iam consul:not-a-session\n", "1 ok\n").await;
+    a.ask("g n\n", "1 Lock Get Success: n\n").await;
+    let id = a.id.clone();
+    a.ask("dump\n", &format!("{{\"n\":\"{id}\"}}\n")).await;
+    a.ask("d\n", "n: consul:not-a-session\n").await; // `d` shows registered names
+}

@@ -195,16 +195,16 @@ impl<T: Table> Shared<T> {
         }
     }
 
-    /// A holder's display id (§1.1): the one the table knows (a Consul session's `consul:UUID`,
-    /// an etcd holder's as its own server saw it), else the connection's id, else `local:N` for
-    /// an in-process session N (`local:0` for a session-less in-process guard).
+    /// A holder's display id (§1.1): its connection's id, else the one the table knows (a
+    /// Consul session's `consul:UUID`, an etcd holder's as its own server saw it), else
+    /// `local:N` for an in-process session N (`local:0` for a session-less in-process guard).
     pub(crate) fn display_id(&self, holder: &Holder) -> Vec<u8> {
-        if let Some(label) = &holder.label {
-            return label.clone();
-        }
         let session = holder.session;
         if let Some(id) = session.and_then(|s| self.peers.lock().get(&s).map(|p| p.id.clone())) {
             return id.to_vec();
+        }
+        if let Some(label) = &holder.label {
+            return label.clone();
         }
         format!("local:{}", session.unwrap_or(0)).into_bytes()
     }
