@@ -47,7 +47,8 @@ impl Lease {
 
     /// Whether the lease is known to be lost.
     pub(crate) fn is_lost(&self) -> bool {
-        *self.lost.borrow()
+        // A keep-alive task that is gone (its runtime shut down) renews nothing any more.
+        *self.lost.borrow() || self.lost.has_changed().is_err()
     }
 
     /// Completes once the lease is lost.

@@ -6,6 +6,8 @@
 use etcd_client::{GetOptions, PutOptions, SortOrder, SortTarget};
 
 use super::call::retried;
+use std::sync::atomic::Ordering;
+
 use super::error::Error;
 use super::keys::{name_key, names_range};
 use super::manager::EtcdManager;
@@ -33,17 +35,14 @@ impl EtcdSession {
         let key = name_key(&inner.shared.config.prefix, &inner.id);
         if name.is_empty() {
             *inner.name.lock().unwrap() = None;
-            return retried("unregister", inner.shared.limit(), || {
-                let mut c = inner.shared.client.clone();
-                let key = key.clone();
-                async move { c.delete(key, None).await }
-            })
-            .await
-            .map(drop);
+            return inner.unregister().await;
         }
         let mut value = inner.label.as_bytes().to_vec();
         value.push(b'\n');
         value.extend_from_slice(name);
+        // Marked before the put: a put whose answer is lost may still have landed, and `close`
+        // must then delete the key (the delete is idempotent).
+        inner.maybe_named.store(true, Ordering::Relaxed);
         retried("register", inner.shared.limit(), || {
             let mut c = inner.shared.client.clone();
             let (key, value) = (key.clone(), value.clone());
@@ -52,12 +51,33 @@ impl EtcdSession {
         })
         .await?;
         *inner.name.lock().unwrap() = Some(name.to_vec());
+        if inner.closed.load(Ordering::Relaxed) {
+            // Closed while the put was under way: its unregister may have come first.
+            inner.unregister().await?;
+        }
         Ok(())
     }
 
     /// The display name this session registered, if any.
     pub fn name(&self) -> Option<Vec<u8>> {
         self.inner.name.lock().unwrap().clone()
+    }
+}
+
+impl super::owner::SessionInner {
+    /// Deletes the session's registration, if there may be one.
+    pub(crate) async fn unregister(&self) -> Result<(), Error> {
+        if !self.maybe_named.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let key = name_key(&self.shared.config.prefix, &self.id);
+        retried("unregister", self.shared.limit(), || {
+            let mut c = self.shared.client.clone();
+            let key = key.clone();
+            async move { c.delete(key, None).await }
+        })
+        .await
+        .map(drop)
     }
 }
 

@@ -61,6 +61,8 @@ pub(crate) struct SessionInner {
     pub(crate) lock_limit: std::sync::atomic::AtomicUsize,
     /// Its registered display name (see `names.rs`).
     pub(crate) name: Mutex<Option<Vec<u8>>>,
+    /// Whether a registration key may exist (a put was sent).
+    pub(crate) maybe_named: AtomicBool,
     pub(crate) lease: Arc<Lease>,
     pub(crate) own_lease: bool,
     pub(crate) slots: Mutex<HashMap<Vec<u8>, Slot>>,
@@ -517,6 +519,14 @@ impl SessionInner {
         for (name, token, _) in &held {
             self.unwatch_held(name, *token);
         }
+        if self.lease.is_lost() {
+            // Its keys go (or went) with the lease: nothing to delete, and nothing to wait for
+            // before its owner is told.
+            for (name, _, done) in &held {
+                self.end_delete(name, done);
+            }
+            return Ok(());
+        }
         if self.own_lease {
             let revoked = self
                 .lease
@@ -570,16 +580,7 @@ impl SessionInner {
                 }
             }
         }
-        if self.name.lock().unwrap().take().is_some() {
-            let key = keys::name_key(&self.shared.config.prefix, &self.id);
-            let unregistered = retried("unregister", self.shared.limit(), || {
-                let mut c = self.shared.client.clone();
-                let key = key.clone();
-                async move { c.delete(key, None).await }
-            })
-            .await;
-            first = first.and(unregistered.map(drop));
-        }
-        first
+        self.name.lock().unwrap().take();
+        first.and(self.unregister().await)
     }
 }

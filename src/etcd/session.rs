@@ -55,6 +55,7 @@ impl EtcdSession {
                 label,
                 lock_limit: std::sync::atomic::AtomicUsize::new(0),
                 name: Mutex::new(None),
+                maybe_named: AtomicBool::new(false),
                 shared,
                 lease,
                 own_lease,

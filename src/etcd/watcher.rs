@@ -40,7 +40,8 @@ impl HeldKeys {
             .unwrap()
             .insert(key, (token, Arc::downgrade(lost)));
         let mut task = self.task.lock().unwrap();
-        if task.is_none() {
+        // Started anew if its runtime has gone (a server's event loop that stopped).
+        if task.as_ref().is_none_or(|t| t.is_finished()) {
             let keys = Arc::downgrade(&self.keys);
             *task = Some(tokio::spawn(run(client.clone(), self.range.clone(), keys)));
         }

@@ -42,13 +42,19 @@ pub(crate) async fn serve<S, T>(
     id: Arc<[u8]>,
     fd: Option<RawFd>,
     shared: Arc<Shared<T>>,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
     T: Table,
 {
     let limit = shared.config.max_locks_per_session;
-    let session = match shared.table.open(&id, (limit > 0).then_some(limit)).await {
+    let opened = tokio::select! {
+        biased;
+        // A session the table is slow to give (etcd granting a lease) never holds up shutdown.
+        _ = stop.wait_for(|destroy| *destroy) => Err(super::table::Unavailable("server shutdown".into())),
+        opened = shared.table.open(&id, (limit > 0).then_some(limit)) => opened,
+    };
+    let session = match opened {
         Ok(session) => Arc::new(session),
         Err(e) => {
             // Nothing was asked yet: the client sees the connection closed at once.

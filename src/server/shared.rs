@@ -107,7 +107,16 @@ impl<T: Table> Shared<T> {
     /// of exclusive and shared holdings released, or `None` if it had ended already. In memory
     /// it never waits; on etcd it waits for the cluster to confirm the release.
     pub(crate) async fn end(&self, session: u64, reason: EndReason) -> Option<(usize, usize)> {
-        let peer = self.peers.lock().remove(&session)?;
+        let removed = self.peers.lock().remove(&session);
+        let Some(peer) = removed else {
+            // Ended by another task (the reaper, the shutdown): its release may still be under
+            // way (etcd), and this connection's socket must not close before it is done (§9).
+            let ending = self.ending.lock().get(&session).cloned();
+            if let Some(mut done) = ending {
+                let _ = done.changed().await;
+            }
+            return None;
+        };
         if let Some(fd) = peer.fd {
             self.hangups.unwatch(fd);
         }
@@ -167,8 +176,15 @@ impl<T: Table> Shared<T> {
         // request waits for the table to confirm it (only ever on etcd: in memory an end never
         // waits, so no other request sees it under way).
         let ending: Vec<_> = self.ending.lock().values().cloned().collect();
-        for mut done in ending {
-            let _ = done.changed().await; // completes when the end's sender is dropped
+        if !ending.is_empty() {
+            // Bounded by one request's time: a release the table is slow to confirm is then
+            // treated as not done yet.
+            let all = async {
+                for mut done in ending {
+                    let _ = done.changed().await; // completes when the end's sender is dropped
+                }
+            };
+            let _ = tokio::time::timeout(self.table.patience(), all).await;
             ended = true;
         }
         ended
@@ -189,6 +205,11 @@ impl<T: Table> Shared<T> {
             .collect();
         for (_, session) in &sessions {
             T::cancel_waits(session);
+        }
+        if !T::ENDS_AT_ONCE {
+            // Ends that wait for the table (etcd) run in each connection's own task, all at
+            // once, when the caller tells them to stop; meanwhile nothing is granted.
+            return;
         }
         for (id, _) in &sessions {
             self.end(*id, EndReason::Shutdown).await;

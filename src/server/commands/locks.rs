@@ -240,7 +240,7 @@ impl<T: Table> Conn<'_, T> {
             _ => false,
         };
         match wait {
-            Wait::Get { wait: time, name } => match self.session.lock_timeout(name, *time).await {
+            Wait::Get { name, .. } => match self.session.lock_timeout(name, limit).await {
                 Ok(guard) => self.kept(guard, name, out),
                 Err(e) if failed(&e) => reply::lock(out, 0, reply::GET_FAILURE, name),
                 Err(_) => wait.timed_out(out),

@@ -48,6 +48,11 @@ impl Etcd {
 impl Table for Etcd {
     type Session = EtcdSession;
     const KIND: &'static str = "etcd";
+    const ENDS_AT_ONCE: bool = false;
+
+    fn patience(&self) -> std::time::Duration {
+        self.mgr.config().request_timeout
+    }
 
     async fn open(&self, id: &[u8], lock_limit: Option<usize>) -> Result<EtcdSession, Unavailable> {
         let label = String::from_utf8_lossy(id).into_owned();

@@ -47,6 +47,11 @@ fn view(lock: LockInfo) -> LockView {
 impl Table for Memory {
     type Session = Session;
     const KIND: &'static str = "memory";
+    const ENDS_AT_ONCE: bool = true;
+
+    fn patience(&self) -> std::time::Duration {
+        std::time::Duration::ZERO // an end never waits, so nobody waits for one
+    }
 
     async fn open(&self, _id: &[u8], lock_limit: Option<usize>) -> Result<Session, Unavailable> {
         let session = self.mgr.session();

@@ -58,6 +58,13 @@ pub(crate) trait Table: Send + Sync + 'static {
 
     /// Which backend, for log lines.
     const KIND: &'static str;
+    /// Whether ending a session completes without waiting (in memory), so that a shutdown can
+    /// end every connection before any other request runs.
+    const ENDS_AT_ONCE: bool;
+
+    /// How long one request to the table may take (what a request waits, at most, for the
+    /// releases of connections being ended).
+    fn patience(&self) -> std::time::Duration;
 
     /// A new session for the connection with display id `id`, holding at most `lock_limit`
     /// names.
