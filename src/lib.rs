@@ -103,6 +103,9 @@ pub mod server;
 
 pub mod backend;
 
+#[cfg(feature = "tcp-server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tcp-server")))]
+pub mod acl;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;

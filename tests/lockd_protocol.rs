@@ -533,7 +533,7 @@ async fn stats_keys_and_counting_rules() {
     let second = a.stats().await;
     assert_eq!(stat(&second, "command_q"), 2);
     a.ask("me\n", &format!("1 {0} {0}\n", a.id)).await;
-    a.ask("ext\n", "1 ext gw sgw\n").await;
+    a.ask("ext\n", "1 ext gw sgw auth\n").await;
     a.send(b"gw 0 x\nsgw 0 2 y\n").await;
     assert!(a.line().await.ends_with(" Lock Get Success: x\n"));
     a.expect(b"1 Shared Lock Get Success: y\n").await;
@@ -666,7 +666,7 @@ async fn extension_verbs() {
         Client::connect(&s).await,
         Client::connect(&s).await,
     );
-    a.ask("ext\n", "1 ext gw sgw\n").await;
+    a.ask("ext\n", "1 ext gw sgw auth\n").await;
     // `gw 0` is a try-lock that returns the fencing token; a holder repeating it gets the same.
     a.send(b"gw 0 job\n").await;
     let t1 = a.token("job").await;

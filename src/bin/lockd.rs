@@ -96,6 +96,16 @@ struct Args {
     #[arg(long, default_value_t = 262_144, env = "LOCKD_MAX_PENDING_OUTPUT",
         value_parser = clap::value_parser!(u64).range(1..))]
     max_pending_output: u64,
+    /// Turn authentication on for the lockd protocol: the tokens clients authenticate with
+    /// (`auth [USER] TOKEN`), each with the lock names it covers and what it may do (a TOML file
+    /// of `[[token]]` tables; see the README's Security section). Until a connection
+    /// authenticates, every verb but `auth` and `ext` answers `0 Authentication Required`.
+    #[arg(long, value_name = "FILE", env = "LOCKD_ACL")]
+    acl: Option<PathBuf>,
+    /// Failed `auth` attempts after which a connection is closed.
+    #[arg(long, default_value_t = 3, env = "LOCKD_AUTH_MAX_FAILURES",
+        value_parser = clap::value_parser!(u32).range(1..))]
+    auth_max_failures: u32,
     /// Do not serve the lockd line protocol (for a Consul-API-only server; needs `--http`).
     #[cfg(feature = "http")]
     #[arg(long, env = "LOCKD_NO_TCP", requires = "http")]
@@ -307,7 +317,17 @@ async fn run(args: Args) -> std::io::Result<()> {
         .idle_timeout(nonzero(args.idle_timeout))
         .max_wait(args.max_wait)
         .backlog(args.backlog)
-        .max_pending_output(args.max_pending_output as usize);
+        .max_pending_output(args.max_pending_output as usize)
+        .auth_max_failures(args.auth_max_failures);
+    let config = match &args.acl {
+        Some(path) => {
+            let acl = lockd::acl::Acl::load(path)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            tracing::info!(tokens = acl.len(), "authentication on (--acl)");
+            config.acl(Some(acl))
+        }
+        None => config,
+    };
     check_fd_limit(&args);
 
     let mgr = LockManager::new();

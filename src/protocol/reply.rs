@@ -45,7 +45,24 @@ pub const UNAVAILABLE: &[u8] = b"0 Lock Table Unavailable\n";
 /// `1 ok` + LF: `iam` (§6.3).
 pub const OK: &[u8] = b"1 ok\n";
 /// The `ext` reply (§12).
-pub const EXT: &[u8] = b"1 ext gw sgw\n";
+pub const EXT: &[u8] = b"1 ext gw sgw auth\n";
+/// `auth` accepted (or no authentication configured) (§12).
+pub const AUTH_SUCCESS: &[u8] = b"1 Auth Success\n";
+/// `auth` refused.
+pub const AUTH_FAILURE: &[u8] = b"0 Auth Failure\n";
+/// Any verb but `auth` and `ext` on a connection that has not authenticated, with an ACL.
+pub const AUTH_REQUIRED: &[u8] = b"0 Authentication Required\n";
+
+/// `0 Permission Denied: NAME` + LF: the connection's token does not cover NAME for this verb
+/// (`q`: `0 Permission Denied` alone).
+pub fn permission_denied(out: &mut Vec<u8>, name: Option<&[u8]>) {
+    out.extend_from_slice(b"0 Permission Denied");
+    if let Some(name) = name {
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(name);
+    }
+    out.push(b'\n');
+}
 
 /// `<n> <text>: <name>` + LF: every lock reply (§3.2), the empty name included.
 ///

@@ -37,6 +37,8 @@ pub enum Verb {
     GetWait,
     /// `sgw MS LIMIT NAME`: waiting shared get with a holder limit (§12).
     SharedGetWait,
+    /// `auth [USER] TOKEN`: authenticate the connection (§12).
+    Auth,
 }
 
 impl Verb {
@@ -59,6 +61,7 @@ impl Verb {
             b"ext" => Verb::Ext,
             b"gw" => Verb::GetWait,
             b"sgw" => Verb::SharedGetWait,
+            b"auth" => Verb::Auth,
             _ => return None,
         })
     }
@@ -82,12 +85,16 @@ impl Verb {
             Verb::Ext => "ext",
             Verb::GetWait => "gw",
             Verb::SharedGetWait => "sgw",
+            Verb::Auth => "auth",
         }
     }
 
     /// Whether this is an extension verb (§12): never counted in `q`.
     pub fn is_extension(self) -> bool {
-        matches!(self, Verb::Ext | Verb::GetWait | Verb::SharedGetWait)
+        matches!(
+            self,
+            Verb::Ext | Verb::GetWait | Verb::SharedGetWait | Verb::Auth
+        )
     }
 }
 
@@ -249,7 +256,7 @@ mod tests {
             assert_eq!(verb.as_str(), v);
             assert!(!verb.is_extension());
         }
-        for v in ["ext", "gw", "sgw"] {
+        for v in ["ext", "gw", "sgw", "auth"] {
             assert!(Verb::parse(v.as_bytes()).unwrap().is_extension());
         }
     }

@@ -46,6 +46,12 @@ pub struct Config {
     /// is read or processed (default 256 KiB). A client that sends requests without reading
     /// the replies is therefore held to this much buffered output plus one reply.
     pub max_pending_output: usize,
+    /// The tokens connections authenticate with (`auth [USER] TOKEN`); `Some` turns
+    /// authentication on for every listener: until a connection authenticates, every verb but
+    /// `auth` and `ext` answers `0 Authentication Required` (default `None`: no authentication).
+    pub acl: Option<crate::acl::Acl>,
+    /// Failed `auth` attempts after which a connection is closed (default 3).
+    pub auth_max_failures: u32,
 }
 
 /// TCP keepalive settings derived from a detection bound `B` (see [`Config::keepalive`]):
@@ -115,6 +121,8 @@ impl Default for Config {
             max_wait: Duration::from_secs(600),
             backlog: 1024,
             max_pending_output: 256 * 1024,
+            acl: None,
+            auth_max_failures: 3,
         }
     }
 }
@@ -158,4 +166,8 @@ setters! {
     backlog: u32,
     /// Sets [`Config::max_pending_output`].
     max_pending_output: usize,
+    /// Sets [`Config::acl`].
+    acl: Option<crate::acl::Acl>,
+    /// Sets [`Config::auth_max_failures`].
+    auth_max_failures: u32,
 }

@@ -66,6 +66,7 @@ pub(crate) async fn serve<S, T>(
         }
     };
     let idle = Arc::new(AtomicBool::new(false));
+    let auth = super::commands::AuthState::default();
     shared.join(Peer {
         id: id.clone(),
         session: session.clone(),
@@ -80,6 +81,7 @@ pub(crate) async fn serve<S, T>(
             session: &*session,
             id: &id,
             shared: &shared,
+            auth: &auth,
         },
         decoder: LineDecoder::new(shared.config.max_line_bytes),
         input: Vec::new(),
@@ -133,6 +135,13 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
                 }
                 if self.conn.session.is_lost() {
                     return EndReason::SessionLost;
+                }
+                if self.conn.auth.close.load(Ordering::SeqCst) {
+                    // Its last reply (`0 Auth Failure`) goes out first.
+                    return match self.flush().await {
+                        Ok(()) => EndReason::AuthFailures,
+                        Err(end) => end,
+                    };
                 }
             }
             if self.eof {

@@ -29,6 +29,8 @@ pub(crate) enum EndReason {
     /// The connection's session was lost (etcd: the server's lease expired): its locks may be
     /// held by others now, so the client is disconnected, as if its locks had gone with it.
     SessionLost,
+    /// Too many failed `auth` attempts.
+    AuthFailures,
 }
 
 impl EndReason {
@@ -40,6 +42,7 @@ impl EndReason {
             EndReason::PeerGone => "peer gone",
             EndReason::Shutdown => "server shutdown",
             EndReason::SessionLost => "session lost",
+            EndReason::AuthFailures => "too many failed auth attempts",
         }
     }
 }

@@ -21,6 +21,7 @@ pub(crate) struct Conn<'a, T: Table> {
     pub(crate) session: &'a T::Session,
     pub(crate) id: &'a Arc<[u8]>,
     pub(crate) shared: &'a Shared<T>,
+    pub(crate) auth: &'a super::auth::AuthState,
 }
 
 /// A request found a lock held by someone else, and connections whose peers had already gone

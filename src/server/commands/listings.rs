@@ -54,7 +54,8 @@ impl<T: Table> Conn<'_, T> {
             let Some(lock) = self.shared.table.lock_info(&core_name).await? else {
                 return Ok(());
             };
-            if namespace(&lock.name, lock.mode).is_some_and(|(m, _)| m == mode) {
+            if self.visible(arg) && namespace(&lock.name, lock.mode).is_some_and(|(m, _)| m == mode)
+            {
                 for h in &lock.holders {
                     reply::pair(out, arg, &self.holder_label(h));
                 }
@@ -62,7 +63,7 @@ impl<T: Table> Conn<'_, T> {
             return Ok(());
         }
         let snap = self.shared.table.snapshot().await?;
-        for (name, holders) in locks_in(&snap, mode) {
+        for (name, holders) in locks_in(&snap, mode).filter(|(name, _)| self.visible(name)) {
             for h in holders {
                 reply::pair(out, name, &self.holder_label(h));
             }
@@ -78,7 +79,8 @@ impl<T: Table> Conn<'_, T> {
             Mode::Exclusive
         };
         out.push(b'{');
-        for (i, (name, holders)) in locks_in(&snap, mode).enumerate() {
+        let visible = locks_in(&snap, mode).filter(|(name, _)| self.visible(name));
+        for (i, (name, holders)) in visible.enumerate() {
             if i > 0 {
                 out.push(b',');
             }

@@ -41,7 +41,7 @@ impl Wait {
 }
 
 /// `MS NAME` / `MS LIMIT NAME` (§12): decimal numbers, the name is the rest (maybe empty).
-fn ext_args(arg: &[u8], with_limit: bool) -> Option<(u64, usize, &[u8])> {
+pub(super) fn ext_args(arg: &[u8], with_limit: bool) -> Option<(u64, usize, &[u8])> {
     fn decimal(s: &[u8]) -> Option<u64> {
         if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
             return None;

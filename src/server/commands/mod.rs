@@ -11,11 +11,13 @@
 //! can join a lockd shared lock with `get_shared("\nNAME")` and should not otherwise use names
 //! starting with LF.
 
+mod auth;
 mod conn;
 mod listings;
 mod locks;
 mod registry;
 
+pub(crate) use auth::AuthState;
 use conn::Again;
 pub(crate) use conn::Conn;
 pub use conn::SHARED_NAMESPACE_PREFIX;
@@ -29,6 +31,9 @@ impl<T: Table> Conn<'_, T> {
     /// the wait the connection must run to answer it.
     pub(crate) async fn apply(&self, verb: Verb, arg: &[u8], out: &mut Vec<u8>) -> Option<Wait> {
         self.shared.counters.command(verb); // counted before the reply is built (§8)
+        if self.refused_by_acl(verb, arg, out) {
+            return None;
+        }
         let len = out.len();
         let first = Some(self.shared.ends_completed());
         match self.dispatch(verb, arg, out, first).await {
@@ -69,6 +74,7 @@ impl<T: Table> Conn<'_, T> {
             }
             Verb::Me | Verb::Iam | Verb::Who => self.registry_verb(verb, arg, out).await,
             Verb::Ext => out.extend_from_slice(reply::EXT),
+            Verb::Auth => unreachable!("answered by refused_by_acl"),
         }
         Ok(None)
     }

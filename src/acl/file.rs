@@ -1,0 +1,245 @@
+//! The ACL file: `[[token]]` tables with `secret` (or `secret_file`, `secret_env`), optional
+//! `user`, `names` (prefixes, `"*"` for every name) and `allow` (`lock`, `read`, `admin`).
+//! Unknown keys are errors, so that a misspelt `allow` never silently grants less (or more).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{Acl, Grant};
+
+/// Why an ACL file was refused; never contains a secret.
+#[derive(Debug)]
+pub enum AclError {
+    /// The file (or a `secret_file`) could not be read.
+    Read {
+        /// Which file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    Parse(String),
+    /// A token is not usable: what is wrong with it (tokens counted from 1).
+    Token {
+        /// Its position in the file.
+        index: usize,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl std::fmt::Display for AclError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AclError::Read { path, source } => write!(f, "reading {}: {source}", path.display()),
+            AclError::Parse(why) => write!(f, "ACL file: {why}"),
+            AclError::Token { index, why } => write!(f, "ACL file, token {index}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for AclError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AclError::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileShape {
+    #[serde(default)]
+    token: Vec<TokenShape>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenShape {
+    user: Option<String>,
+    secret: Option<String>,
+    secret_file: Option<std::path::PathBuf>,
+    secret_env: Option<String>,
+    names: Vec<String>,
+    allow: Vec<String>,
+}
+
+impl Acl {
+    /// Reads an ACL file.
+    pub fn load(path: &Path) -> Result<Acl, AclError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AclError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Acl::from_toml(&text)
+    }
+
+    /// Parses an ACL from TOML text.
+    pub fn from_toml(text: &str) -> Result<Acl, AclError> {
+        let shape: FileShape = toml::from_str(text).map_err(|e| AclError::Parse(e.to_string()))?;
+        let mut tokens = Vec::with_capacity(shape.token.len());
+        for (i, t) in shape.token.into_iter().enumerate() {
+            let index = i + 1;
+            let bad = |why: String| AclError::Token { index, why };
+            let secret = match (t.secret, t.secret_file, t.secret_env) {
+                (Some(s), None, None) => s,
+                (None, Some(path), None) => std::fs::read_to_string(&path)
+                    .map_err(|source| AclError::Read { path, source })?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+                (None, None, Some(var)) => std::env::var(&var)
+                    .map_err(|_| bad(format!("environment variable {var} is not set")))?,
+                _ => {
+                    return Err(bad(
+                        "needs exactly one of secret, secret_file, secret_env".into()
+                    ));
+                }
+            };
+            if secret.is_empty() {
+                return Err(bad("its secret is empty".into()));
+            }
+            if secret.contains([' ', '\t', '\n', '\r']) {
+                return Err(bad("its secret contains white space".into()));
+            }
+            if t.names.is_empty() {
+                return Err(bad("names is empty: it would permit nothing".into()));
+            }
+            let names = t
+                .names
+                .into_iter()
+                .map(|n| match n.as_str() {
+                    "*" => Vec::new(),
+                    _ => n.into_bytes(),
+                })
+                .collect();
+            let (mut lock, mut read, mut admin) = (false, false, false);
+            for a in &t.allow {
+                match a.as_str() {
+                    "lock" => lock = true,
+                    "read" => read = true,
+                    "admin" => admin = true,
+                    other => return Err(bad(format!("unknown permission {other:?}"))),
+                }
+            }
+            if let Some(user) = &t.user {
+                if user.is_empty() || user.contains([' ', '\t', '\n', '\r']) {
+                    return Err(bad("user is empty or contains white space".into()));
+                }
+            }
+            tokens.push(Grant {
+                user: t.user.map(String::into_bytes),
+                secret: secret.into_bytes(),
+                names,
+                lock,
+                read,
+                admin,
+            });
+        }
+        Ok(Acl {
+            tokens: tokens.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::Permission;
+
+    #[test]
+    fn the_issue_example_parses_and_grants_what_it_says() {
+        let acl = Acl::from_toml(
+            r#"
+            [[token]]
+            secret = "s3cret-admin"
+            names = ["*"]
+            allow = ["lock", "read", "admin"]
+
+            [[token]]
+            user = "jobs"
+            secret = "s3cret-jobs"
+            names = ["jobs/"]
+            allow = ["lock", "read"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(acl.len(), 2);
+        let admin = acl.authenticate(None, b"s3cret-admin").unwrap();
+        assert!(admin.permits(Permission::Admin, b""));
+        assert!(admin.permits(Permission::Lock, b"anything"));
+        let jobs = acl.authenticate(Some(b"jobs"), b"s3cret-jobs").unwrap();
+        assert!(jobs.permits(Permission::Read, b"jobs/x"));
+        assert!(!jobs.permits(Permission::Read, b"job"));
+        assert!(!jobs.permits(Permission::Admin, b""));
+        assert!(
+            acl.authenticate(None, b"s3cret-jobs").is_some(),
+            "auth TOKEN also works"
+        );
+        assert!(acl.authenticate(Some(b"other"), b"s3cret-jobs").is_none());
+        assert!(acl.authenticate(Some(b"jobs"), b"s3cret-admin").is_none());
+        assert!(acl.authenticate(None, b"s3cret-job").is_none());
+        assert!(
+            !format!("{admin:?}").contains("s3cret"),
+            "Debug never shows a secret"
+        );
+    }
+
+    #[test]
+    fn mistakes_are_errors_that_name_the_token_but_not_its_secret() {
+        for (text, says) in [
+            (
+                "[[token]]\nnames=[\"*\"]\nallow=[\"lock\"]",
+                "exactly one of",
+            ),
+            (
+                "[[token]]\nsecret=\"a\"\nsecret_env=\"X\"\nnames=[\"*\"]\nallow=[]",
+                "exactly one of",
+            ),
+            (
+                "[[token]]\nsecret=\"top secret\"\nnames=[\"*\"]\nallow=[]",
+                "white space",
+            ),
+            (
+                "[[token]]\nsecret=\"k\"\nnames=[]\nallow=[\"lock\"]",
+                "permit nothing",
+            ),
+            (
+                "[[token]]\nsecret=\"k\"\nnames=[\"*\"]\nallow=[\"lok\"]",
+                "unknown permission",
+            ),
+            (
+                "[[token]]\nsecret=\"k\"\nname=[\"*\"]\nallow=[]",
+                "unknown field",
+            ),
+            (
+                "[[token]]\nsecret_env=\"LOCKD_TEST_UNSET_VAR\"\nnames=[\"*\"]\nallow=[]",
+                "not set",
+            ),
+        ] {
+            let e = Acl::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text:?}: {e}");
+            assert!(!e.contains("top secret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn secrets_from_a_file_and_the_environment() {
+        let dir = std::env::temp_dir().join(format!("lockd-acl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, "from-file\n").unwrap();
+        // SAFETY: this test's own variable; no other thread reads it.
+        unsafe { std::env::set_var("LOCKD_TEST_ACL_SECRET", "from-env") };
+        let acl = Acl::from_toml(&format!(
+            "[[token]]\nsecret_file={:?}\nnames=[\"*\"]\nallow=[\"read\"]\n\
+             [[token]]\nsecret_env=\"LOCKD_TEST_ACL_SECRET\"\nnames=[\"a/\"]\nallow=[\"lock\"]",
+            file
+        ))
+        .unwrap();
+        assert!(acl.authenticate(None, b"from-file").is_some());
+        assert!(acl.authenticate(None, b"from-env").is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
