@@ -36,6 +36,13 @@ fn line_protocol_corpus() {
     }
 }
 
+#[test]
+fn acl_file_corpus() {
+    if let Some(n) = replay("acl_file", lockd::acl::fuzz_acl_file) {
+        assert!(n >= 5, "the corpus is missing: {n} inputs");
+    }
+}
+
 #[cfg(feature = "http")]
 #[test]
 fn http_request_corpus() {

@@ -79,6 +79,9 @@ fn help_documents_every_option() {
         "--backlog",
         "--max-pending-output",
         "--log-format",
+        "--acl",
+        "LOCKD_ACL",
+        "--auth-max-failures",
         "LOCKD_KEEPALIVE",
         "LOCKD_MAX_PENDING_OUTPUT",
         "RUST_LOG",
@@ -613,4 +616,35 @@ fn every_time_option_takes_go_durations_and_the_old_bare_numbers() {
         err.contains("--keepalive") && err.contains("unknown unit"),
         "{err}"
     );
+}
+
+#[test]
+fn a_bad_acl_file_is_a_startup_error_that_never_shows_a_secret() {
+    let dir = std::env::temp_dir().join(format!("lockd-acl-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let acl = dir.join("acl.toml");
+    std::fs::write(
+        &acl,
+        "[[token]]\nsecret = \"hunter2\"\nnames = [\"*\"]\nallow = [\"lok\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--acl"])
+        .arg(&acl)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("token 1") && stderr.contains("lok"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let missing = Command::new(BIN)
+        .args(["--port", "0", "--acl", "/nonexistent/acl.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("/nonexistent/acl.toml"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -78,7 +78,17 @@ impl Acl {
 
     /// Parses an ACL from TOML text.
     pub fn from_toml(text: &str) -> Result<Acl, AclError> {
-        let shape: FileShape = toml::from_str(text).map_err(|e| AclError::Parse(e.to_string()))?;
+        let shape: FileShape = toml::from_str(text).map_err(|e| {
+            // The message and the line only: toml's own rendering quotes the line, which may
+            // hold a secret.
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            AclError::Parse(match line {
+                Some(line) => format!("line {line}: {}", e.message()),
+                None => e.message().to_string(),
+            })
+        })?;
         let mut tokens = Vec::with_capacity(shape.token.len());
         for (i, t) in shape.token.into_iter().enumerate() {
             let index = i + 1;
@@ -216,6 +226,11 @@ mod tests {
             (
                 "[[token]]\nsecret_env=\"LOCKD_TEST_UNSET_VAR\"\nnames=[\"*\"]\nallow=[]",
                 "not set",
+            ),
+            // A syntax error on a secret's line: the line number, never the line itself.
+            (
+                "[[token]]\nsecret=\"top secret\nnames=[\"*\"]\nallow=[]",
+                "line 2",
             ),
         ] {
             let e = Acl::from_toml(text).unwrap_err().to_string();

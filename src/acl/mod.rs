@@ -128,3 +128,31 @@ impl Acl {
         self.tokens.is_empty()
     }
 }
+
+/// The fuzz target's body (also replayed over the committed corpus by `tests/fuzz_corpus.rs`):
+/// any text is an ACL or a clear error, never a panic; a parsed ACL's first token authenticates
+/// with its own secret and nothing is granted to an empty secret.
+#[doc(hidden)]
+pub fn fuzz_acl_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Acl::from_toml(text) {
+        Ok(acl) => {
+            assert!(
+                acl.authenticate(None, b"").is_none(),
+                "an empty secret never passes"
+            );
+            if let Some(first) = acl.tokens.first() {
+                let found = acl
+                    .authenticate(None, &first.secret)
+                    .expect("its own secret");
+                assert!(found.secret == first.secret);
+                let _ = found.permits(Permission::Lock, b"x");
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
