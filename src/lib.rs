@@ -103,8 +103,8 @@ pub mod server;
 
 pub mod backend;
 
-#[cfg(feature = "tcp-server")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tcp-server")))]
+#[cfg(any(feature = "tcp-server", feature = "http"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tcp-server", feature = "http"))))]
 pub mod acl;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]

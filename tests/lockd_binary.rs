@@ -648,3 +648,33 @@ fn a_bad_acl_file_is_a_startup_error_that_never_shows_a_secret() {
     assert!(stderr.contains("/nonexistent/acl.toml"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(feature = "http")]
+#[test]
+fn an_acl_and_the_single_http_token_together_are_refused() {
+    let dir = std::env::temp_dir().join(format!("lockd-acl-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let acl = dir.join("acl.toml");
+    std::fs::write(
+        &acl,
+        "[[token]]\nsecret = \"k\"\nnames = [\"*\"]\nallow = [\"read\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--port",
+            "0",
+            "--http",
+            "127.0.0.1:0",
+            "--http-token",
+            "t",
+            "--acl",
+        ])
+        .arg(&acl)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("one or the other"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -319,15 +319,32 @@ async fn run(args: Args) -> std::io::Result<()> {
         .backlog(args.backlog)
         .max_pending_output(args.max_pending_output as usize)
         .auth_max_failures(args.auth_max_failures);
-    let config = match &args.acl {
+    let acl = match &args.acl {
         Some(path) => {
             let acl = lockd::acl::Acl::load(path)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            tracing::info!(tokens = acl.len(), "authentication on (--acl)");
-            config.acl(Some(acl))
+            tracing::info!(
+                tokens = acl.len(),
+                "authentication on for every listener (--acl)"
+            );
+            Some(acl)
         }
-        None => config,
+        None => None,
     };
+    #[cfg(feature = "http")]
+    if acl.is_some()
+        && args
+            .http
+            .http_token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty())
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "--http-token is the one-token shortcut of --acl: give one or the other",
+        ));
+    }
+    let config = config.acl(acl.clone());
     check_fd_limit(&args);
 
     let mgr = LockManager::new();
@@ -341,7 +358,10 @@ async fn run(args: Args) -> std::io::Result<()> {
     let mut listeners = Listeners::default();
     #[cfg(feature = "http")]
     if let Some(addr) = args.http.http {
-        let http = lockd::http::HttpServer::new(mgr, args.http.config(addr, args.backlog));
+        let http = lockd::http::HttpServer::new(
+            mgr,
+            args.http.config(addr, args.backlog).acl(acl.clone()),
+        );
         let listener = http.bind().await?;
         tracing::info!(addr = %listener.local_addr()?, "lockd HTTP (Consul API) listening");
         listeners.http = Some((http, listener));

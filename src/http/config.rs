@@ -25,8 +25,16 @@ use super::head::HeadLimits;
 pub struct HttpConfig {
     /// Listen address (default `127.0.0.1:8500`).
     pub bind: SocketAddr,
-    /// ACL token: when set, every request must carry it, else 403 (default none).
+    /// ACL token: when set, every request must carry it, else 403 (default none). The
+    /// one-token shortcut of [`acl`](Self::acl).
     pub token: Option<String>,
+    /// ACL of tokens with name prefixes and permissions (the lockd protocol's, `--acl`): when
+    /// set, every request must carry one of its tokens (`?token=`, `X-Consul-Token`,
+    /// `Authorization: Bearer`), and KV keys are names: reading a key needs `read` on it,
+    /// writing, locking or deleting it `lock`; sessions need `lock` to create, renew or destroy
+    /// and `read` to list; listings leave out keys the token does not cover. Else 403
+    /// `Permission denied` (default none).
+    pub acl: Option<crate::acl::Acl>,
     /// The only datacenter `?dc=` accepts (default `dc1`).
     pub datacenter: String,
     /// The single node: sessions' default `Node` and `Config.NodeName` (default `lockd`).
@@ -76,6 +84,10 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("bind", &self.bind)
             .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field(
+                "acl",
+                &self.acl.as_ref().map(|a| format!("{} tokens", a.len())),
+            )
             .field("datacenter", &self.datacenter)
             .field("node", &self.node)
             .field("session_ttl_min", &self.session_ttl_min)
@@ -101,6 +113,7 @@ impl Default for HttpConfig {
         HttpConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8500)),
             token: None,
+            acl: None,
             datacenter: "dc1".into(),
             node: "lockd".into(),
             session_ttl_min: Duration::from_secs(10),
@@ -138,6 +151,7 @@ macro_rules! setters {
 setters! {
     bind: SocketAddr,
     token: Option<String>,
+    acl: Option<crate::acl::Acl>,
     datacenter: String,
     node: String,
     session_ttl_min: Duration,

@@ -35,7 +35,7 @@ const COALESCE: usize = 16 * 1024;
 pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, local: SocketAddr) {
     let _open = Open::new(&shared.connections);
     let mut conn = Conn {
-        policy: if shared.config.token.is_some() {
+        policy: if shared.config.token.is_some() || shared.config.acl.is_some() {
             "deny"
         } else {
             "allow"
@@ -103,12 +103,15 @@ impl Conn<'_> {
         };
 
         // The ACL token first, on the head alone: nothing of the body is read before it.
-        if let Err(answer) = shared.admit(&head) {
-            if head.has_body() {
-                return self.fail(answer).await; // its body stays unread: close
+        let grant = match shared.admit(&head) {
+            Ok(grant) => grant,
+            Err(answer) => {
+                if head.has_body() {
+                    return self.fail(answer).await; // its body stays unread: close
+                }
+                return self.answer(&answer, head.close).await;
             }
-            return self.answer(&answer, head.close).await;
-        }
+        };
         let (limit, kv) = shared.body_limit(&head);
         if let Some(n) = head.content_length.filter(|n| *n > limit as u64) {
             return self.fail(shared.too_large(n, limit, kv)).await;
@@ -138,7 +141,7 @@ impl Conn<'_> {
         // Handled first (biased): an answer that is ready is sent even if the client has
         // half-closed meanwhile. If it has, a blocking wait ends now and answers.
         let gone = Notify::new();
-        let handling = shared.handle(&head, body, local, &gone);
+        let handling = shared.handle(&head, body, local, &gone, grant.as_ref());
         tokio::pin!(handling);
         let ready = tokio::select! {
             biased;

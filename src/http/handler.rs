@@ -18,6 +18,7 @@ use super::route::{Endpoint, Method, Query, Reject, Routed, route};
 use super::session_spec;
 use super::sessions::SessionFilter;
 use super::store::{Indexes, Store};
+use crate::acl::{Grant, Permission};
 use crate::duration;
 
 /// What every connection of one HTTP server shares.
@@ -40,22 +41,60 @@ pub(crate) struct Call<'a> {
     pub local: SocketAddr,
     /// Notified when the client has gone: a blocking wait ends then, answering at once.
     pub gone: &'a Notify,
+    /// The request's ACL token (`HttpConfig::acl`): listings leave out what it does not cover.
+    pub grant: Option<&'a Grant>,
+}
+
+/// Whether an ACL token may call `endpoint` (KV keys are lock names; see `HttpConfig::acl`).
+fn permitted(grant: &Grant, method: &Method, endpoint: &Endpoint, q: &Query) -> bool {
+    match endpoint {
+        Endpoint::Kv(key) => match method {
+            // A listing needs `read` on something; what it shows is filtered.
+            Method::Get if q.has("recurse") || q.has("keys") => grant.allows(Permission::Read),
+            Method::Get => grant.permits(Permission::Read, key.as_bytes()),
+            Method::Put | Method::Delete => grant.permits(Permission::Lock, key.as_bytes()),
+        },
+        Endpoint::SessionCreate | Endpoint::SessionDestroy(_) | Endpoint::SessionRenew(_) => {
+            grant.allows(Permission::Lock)
+        }
+        Endpoint::SessionInfo(_) | Endpoint::SessionNode(_) | Endpoint::SessionList => {
+            grant.allows(Permission::Read)
+        }
+        Endpoint::AgentSelf | Endpoint::StatusLeader | Endpoint::StatusPeers => true,
+    }
 }
 
 impl Shared {
     /// The ACL check, on the head alone: `Err` is the 403 to answer instead of reading the
-    /// request's body.
-    pub fn admit(&self, head: &Head) -> Result<(), Answer> {
-        let Some(expected) = &self.config.token else {
-            return Ok(());
-        };
+    /// request's body; `Ok(Some)` the ACL token the request carries, whose permissions the
+    /// endpoint checks.
+    pub fn admit(&self, head: &Head) -> Result<Option<Grant>, Answer> {
         let query = Query::parse(head.query());
         let given = token(&query, head).unwrap_or("");
-        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            Ok(())
-        } else {
+        let denied = || {
             tracing::debug!(method = %head.method, path = head.path(), "http request denied: ACL token");
             Err(Answer::text(403, "Permission denied"))
+        };
+        if let Some(acl) = &self.config.acl {
+            let Some(grant) = acl.authenticate(None, given.as_bytes()) else {
+                return denied();
+            };
+            return match route(&head.method, head.path()) {
+                Ok(Routed::Call(method, endpoint))
+                    if !permitted(grant, &method, &endpoint, &query) =>
+                {
+                    denied()
+                }
+                _ => Ok(Some(grant.clone())),
+            };
+        }
+        let Some(expected) = &self.config.token else {
+            return Ok(None);
+        };
+        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            Ok(None)
+        } else {
+            denied()
         }
     }
 
@@ -67,6 +106,7 @@ impl Shared {
         body: Vec<u8>,
         local: SocketAddr,
         gone: &Notify,
+        grant: Option<&Grant>,
     ) -> Answer {
         let query = Query::parse(head.query());
         tracing::debug!(method = %head.method, path = head.path(), query = %query.redacted(), "http request");
@@ -85,6 +125,7 @@ impl Shared {
             query: &query,
             local,
             gone,
+            grant,
         };
         match self.dispatch(&call, endpoint, body).await {
             Ok(answer) | Err(answer) => answer,
@@ -124,7 +165,7 @@ impl Shared {
         let store = &self.store;
         Ok(match endpoint {
             Endpoint::Kv(key) => match call.method {
-                Method::Get => self.kv_get(q, &key, call.gone).await?,
+                Method::Get => self.kv_get(q, &key, call.gone, call.grant).await?,
                 Method::Put => self.kv_put(call, &key, body)?,
                 Method::Delete => self.kv_delete(q, &key)?,
             },
@@ -153,7 +194,13 @@ impl Shared {
         })
     }
 
-    async fn kv_get(&self, q: &Query, key: &str, gone: &Notify) -> Result<Answer, Reject> {
+    async fn kv_get(
+        &self,
+        q: &Query,
+        key: &str,
+        gone: &Notify,
+        grant: Option<&Grant>,
+    ) -> Result<Answer, Reject> {
         let consistency = consistency(q)?;
         let kind = if q.has("keys") {
             let separator = q.get("separator").or(q.get("seperator"));
@@ -178,7 +225,22 @@ impl Shared {
             })
             .await;
         }
-        let (indexes, answer) = self.store.kv_get(key, &kind);
+        let (indexes, mut answer) = self.store.kv_get(key, &kind);
+        if let Some(grant) = grant {
+            // Keys the token does not cover are left out, as if they did not exist.
+            let covered = |k: &str| grant.covers(k.as_bytes());
+            answer = match answer {
+                Some(KvAnswer::Entries(mut e)) => {
+                    e.retain(|e| covered(&e.key));
+                    (!e.is_empty()).then_some(KvAnswer::Entries(e))
+                }
+                Some(KvAnswer::Keys(mut k)) => {
+                    k.retain(|k| covered(k));
+                    (!k.is_empty() || key.is_empty()).then_some(KvAnswer::Keys(k))
+                }
+                other => other,
+            };
+        }
         let pretty = q.has("pretty");
         let answer = match answer {
             None => Answer::empty(404),
