@@ -32,6 +32,8 @@ const READ_CHUNK: usize = 16 * 1024;
 /// How long past its deadline a wait's reply may be late (the table's own last look) before
 /// the wait is answered with its timeout line regardless.
 const DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long an orderly close may wait to send its last bytes (TLS: close_notify).
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Buffer capacity kept between requests; more is given back once the buffer drains.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
@@ -96,6 +98,11 @@ pub(crate) async fn serve<S, T>(
     // the stream): a client that waits for the close and asks again at once must see
     // everything released. Nothing happens if another task ended this connection already.
     shared.end(number, reason).await;
+    if reason != EndReason::Failed {
+        // An orderly close: under TLS, close_notify before the FIN (bounded: a peer that reads
+        // nothing cannot hold the task).
+        let _ = tokio::time::timeout(CLOSE_GRACE, connection.stream.shutdown()).await;
+    }
     drop(connection);
 }
 
@@ -325,7 +332,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
         let r = tokio::select! {
             biased;
             _ = stop.wait_for(|destroy| *destroy) => Err(EndReason::Shutdown),
-            r = stream.write_all(out) => r.map_err(|_| EndReason::Failed),
+            // The flush matters under TLS: its records go out only then.
+            r = async { stream.write_all(out).await?; stream.flush().await } => r.map_err(|_| EndReason::Failed),
         };
         self.out.clear();
         r

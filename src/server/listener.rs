@@ -113,10 +113,20 @@ pub fn bind_unix(
 
 /// A listener that yields connections with their display ids (§1.1).
 pub(crate) trait Acceptor {
+    /// An accepted socket.
+    type Raw: Send + 'static;
+    /// What the protocol runs over.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, Vec<u8>)>> + Send;
-    /// The stream's socket descriptor, watched for hang-ups.
-    fn fd(stream: &Self::Stream) -> Option<RawFd>;
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Raw, Vec<u8>)>> + Send;
+    /// The socket's descriptor, watched for hang-ups.
+    fn fd(raw: &Self::Raw) -> Option<RawFd>;
+    /// Turns an accepted socket into the protocol's stream (TLS: the handshake), in the
+    /// connection's own task; with a display id that replaces the socket's (a client
+    /// certificate's subject).
+    fn upgrade(
+        &self,
+        raw: Self::Raw,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Option<Vec<u8>>)>> + Send + 'static;
 }
 
 pub(crate) struct TcpAcceptor {
@@ -134,6 +144,7 @@ impl TcpAcceptor {
 }
 
 impl Acceptor for TcpAcceptor {
+    type Raw = tokio::net::TcpStream;
     type Stream = tokio::net::TcpStream;
     async fn accept(&self) -> io::Result<(Self::Stream, Vec<u8>)> {
         let (stream, peer) = self.listener.accept().await?;
@@ -148,11 +159,46 @@ impl Acceptor for TcpAcceptor {
         Ok((stream, tcp_peer_id(peer).into_bytes()))
     }
 
-    fn fd(stream: &Self::Stream) -> Option<RawFd> {
+    fn fd(stream: &Self::Raw) -> Option<RawFd> {
         #[cfg(unix)]
         return Some(std::os::fd::AsRawFd::as_raw_fd(stream));
         #[cfg(not(unix))]
         return None;
+    }
+
+    fn upgrade(
+        &self,
+        raw: Self::Raw,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Option<Vec<u8>>)>> + Send + 'static {
+        std::future::ready(Ok((raw, None)))
+    }
+}
+
+/// TCP with TLS on top (feature `tls`).
+#[cfg(feature = "tls")]
+pub(crate) struct TlsAcceptor {
+    pub(crate) tcp: TcpAcceptor,
+    pub(crate) tls: super::tls::Tls,
+}
+
+#[cfg(feature = "tls")]
+impl Acceptor for TlsAcceptor {
+    type Raw = tokio::net::TcpStream;
+    type Stream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Raw, Vec<u8>)>> + Send {
+        self.tcp.accept()
+    }
+
+    fn fd(raw: &Self::Raw) -> Option<RawFd> {
+        TcpAcceptor::fd(raw)
+    }
+
+    fn upgrade(
+        &self,
+        raw: Self::Raw,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Option<Vec<u8>>)>> + Send + 'static {
+        self.tls.handshake(raw)
     }
 }
 
@@ -186,6 +232,7 @@ impl UnixAcceptor {
 
 #[cfg(unix)]
 impl Acceptor for UnixAcceptor {
+    type Raw = tokio::net::UnixStream;
     type Stream = tokio::net::UnixStream;
     async fn accept(&self) -> io::Result<(Self::Stream, Vec<u8>)> {
         let (stream, _) = self.listener.accept().await?;
@@ -194,8 +241,15 @@ impl Acceptor for UnixAcceptor {
         Ok((stream, format!("unix:{n}").into_bytes()))
     }
 
-    fn fd(stream: &Self::Stream) -> Option<RawFd> {
+    fn fd(stream: &Self::Raw) -> Option<RawFd> {
         Some(std::os::fd::AsRawFd::as_raw_fd(stream))
+    }
+
+    fn upgrade(
+        &self,
+        raw: Self::Raw,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Option<Vec<u8>>)>> + Send + 'static {
+        std::future::ready(Ok((raw, None)))
     }
 }
 
@@ -247,10 +301,26 @@ pub(crate) async fn accept_loop<A: Acceptor, T: Table>(
             continue;
         };
         shared.counters.connections.fetch_add(1, Ordering::SeqCst);
-        let (shared, stop, done) = (shared.clone(), stop.subscribe(), done_tx.clone());
+        let (shared, mut stop, done) = (shared.clone(), stop.subscribe(), done_tx.clone());
         let fd = A::fd(&stream);
+        let upgrade = acceptor.upgrade(stream);
         tokio::spawn(async move {
-            connection::serve(stream, Arc::from(id), fd, shared, stop).await;
+            let upgraded = tokio::select! {
+                biased;
+                _ = stop.wait_for(|destroy| *destroy) => Err(io::Error::other("server shutdown")),
+                r = upgrade => r,
+            };
+            match upgraded {
+                Ok((stream, better_id)) => {
+                    let id = better_id.unwrap_or(id);
+                    connection::serve(stream, Arc::from(id), fd, shared, stop).await;
+                }
+                Err(e) => {
+                    // A failed handshake: the client is closed, nothing else happens.
+                    tracing::debug!(peer = %String::from_utf8_lossy(&id), error = %e, "connection closed before the protocol began");
+                    shared.counters.connections.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
             drop(permit);
             drop(done);
         });

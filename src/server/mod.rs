@@ -40,6 +40,8 @@ mod run;
 mod shared;
 mod stats;
 mod table;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::future::Future;
 use std::io;
@@ -55,6 +57,8 @@ pub use config::{Config, KeepaliveProbes};
 pub use listener::{UnixSocketGuard, bind_unix, raise_fd_limit, tcp_peer_id};
 pub use run::{Listeners, run};
 pub use stats::ServerStats;
+#[cfg(feature = "tls")]
+pub use tls::TlsFiles;
 
 use crate::LockManager;
 use listener::{Acceptor, TcpAcceptor, accept_loop};
@@ -230,6 +234,30 @@ impl Server {
                 TcpListener::from_std(listener)?,
                 keepalive,
             ))
+        })
+        .await
+    }
+
+    /// Serves `listener` with TLS (feature `tls`), as [`serve`](Self::serve): the handshake runs
+    /// in each connection's own task, within `files.handshake_timeout`; with
+    /// `files.client_ca`, clients must present a certificate it signed, and its subject is the
+    /// connection's display id. Certificate files that change are read again for later
+    /// connections. Fails at once if the files cannot be loaded.
+    #[cfg(feature = "tls")]
+    pub async fn serve_tls(
+        &self,
+        listener: TcpListener,
+        files: TlsFiles,
+        shutdown: impl Future,
+    ) -> io::Result<()> {
+        let tls = tls::Tls::new(files)?;
+        let listener = listener.into_std()?;
+        let keepalive = self.config().keepalive.map(KeepaliveProbes::for_bound);
+        self.on_event_loop(shutdown, move || {
+            Ok(listener::TlsAcceptor {
+                tcp: TcpAcceptor::new(TcpListener::from_std(listener)?, keepalive),
+                tls,
+            })
         })
         .await
     }
