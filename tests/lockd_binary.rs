@@ -678,3 +678,67 @@ fn an_acl_and_the_single_http_token_together_are_refused() {
     assert!(stderr.contains("one or the other"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_only_with_no_plaintext_and_its_files_checked_at_start() {
+    let dir = std::env::temp_dir().join(format!("lockd-tls-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let (cert_arg, key_arg) = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+    // TLS only: the one address logged is the TLS listener's; it answers no plaintext.
+    let (mut child, addr, lines) = {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--port", "0", "--tls-port", "0", "--no-plaintext"])
+            .args(["--tls-cert", cert_arg, "--tls-key", key_arg]);
+        start(cmd)
+    };
+    let mut plain = TcpStream::connect(&addr).unwrap();
+    plain.write_all(b"g x\n").unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(!String::from_utf8_lossy(&got).contains("Lock"), "{got:?}");
+    assert!(terminate(&mut child).success());
+    let logged: Vec<String> = lines.try_iter().collect();
+    assert!(
+        !logged
+            .iter()
+            .any(|l| l.contains("lockd listening") && !l.contains("TLS")),
+        "no plaintext listener: {logged:?}"
+    );
+    // A key file that is not a key: a startup error naming it.
+    std::fs::write(&key_path, "not a key").unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            "0",
+            "--tls-cert",
+            cert_arg,
+            "--tls-key",
+            key_arg,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("key.pem"), "{stderr}");
+    // --tls-port without its files is refused by the argument parser.
+    let out = Command::new(BIN)
+        .args(["--tls-port", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -116,6 +116,9 @@ struct Args {
     #[cfg(feature = "etcd")]
     #[command(flatten)]
     etcd: EtcdArgs,
+    #[cfg(feature = "tls")]
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Log level filter (error, warn, info, debug, trace, or a tracing directive such as
     /// `lockd=debug`). Without it, RUST_LOG is used, else `info`.
     #[arg(long, env = "LOCKD_LOG")]
@@ -123,6 +126,38 @@ struct Args {
     /// Log format: human-readable text, or one JSON object per line.
     #[arg(long, value_enum, default_value = "text", env = "LOCKD_LOG_FORMAT")]
     log_format: LogFormat,
+}
+
+/// The lockd protocol over TLS, on a port of its own.
+#[cfg(feature = "tls")]
+#[derive(Debug, clap::Args)]
+struct TlsArgs {
+    /// Also serve the lockd protocol over TLS on this port (same `--bind` address); needs
+    /// `--tls-cert` and `--tls-key`. Certificate files that change are read again for new
+    /// connections (checked at most once a second), so renewals need no restart.
+    #[arg(long, value_name = "PORT", env = "LOCKD_TLS_PORT", requires_all = ["tls_cert", "tls_key"])]
+    tls_port: Option<u16>,
+    /// The server's certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "FILE", env = "LOCKD_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", env = "LOCKD_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by these CAs (PEM): mutual TLS; the certificate's
+    /// subject is the connection's display id.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LOCKD_TLS_CLIENT_CA",
+        requires = "tls_port"
+    )]
+    tls_client_ca: Option<PathBuf>,
+    /// Close a connection whose TLS handshake takes longer. A bare number counts seconds.
+    #[arg(long, default_value = "10s", env = "LOCKD_TLS_HANDSHAKE_TIMEOUT", value_parser = seconds)]
+    tls_handshake_timeout: Duration,
+    /// Serve the lockd protocol over TLS only (no plaintext `--port` listener).
+    #[arg(long, env = "LOCKD_NO_PLAINTEXT", requires = "tls_port")]
+    no_plaintext: bool,
 }
 
 /// Where the lock table lives when it is not in memory.
@@ -370,6 +405,22 @@ async fn run(args: Args) -> std::io::Result<()> {
     let tcp = !args.no_tcp;
     #[cfg(not(feature = "http"))]
     let tcp = true;
+    #[cfg(feature = "tls")]
+    let tcp = tcp && !args.tls.no_plaintext;
+    #[cfg(feature = "tls")]
+    if let (Some(port), Some(cert), Some(key)) =
+        (args.tls.tls_port, &args.tls.tls_cert, &args.tls.tls_key)
+    {
+        let mut files = lockd::server::TlsFiles::new(cert, key);
+        files.handshake_timeout = args.tls.tls_handshake_timeout;
+        if let Some(ca) = &args.tls.tls_client_ca {
+            files = files.client_ca(ca);
+        }
+        let listener = server.bind_port(port).await?;
+        tracing::info!(mutual = args.tls.tls_client_ca.is_some(), addr = %listener.local_addr()?,
+            "lockd listening (TLS)");
+        listeners.tls = Some((listener, files));
+    }
     if tcp {
         let listener = server.bind().await?;
         #[cfg(unix)]

@@ -223,6 +223,13 @@ impl Server {
         crate::net::bind_tcp(SocketAddr::new(config.bind, config.port), config.backlog)
     }
 
+    /// Binds the configured address on another port (a TLS listener's), with the configured
+    /// backlog.
+    pub async fn bind_port(&self, port: u16) -> io::Result<TcpListener> {
+        let config = self.config();
+        crate::net::bind_tcp(SocketAddr::new(config.bind, port), config.backlog)
+    }
+
     /// Serves `listener` until `shutdown` resolves (then every client is disconnected and its
     /// locks released, as [`Handle::destroy`]) or the server is closed or destroyed through a
     /// [`Handle`]. Returns once every connection has finished its cleanup.

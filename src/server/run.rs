@@ -26,6 +26,9 @@ pub struct Listeners {
     /// same lock table as `server` (made with a clone of its manager).
     #[cfg(feature = "http")]
     pub http: Option<(crate::http::HttpServer, TcpListener)>,
+    /// The lockd protocol over TLS (feature `tls`), with its certificate files.
+    #[cfg(feature = "tls")]
+    pub tls: Option<(TcpListener, super::TlsFiles)>,
 }
 
 /// Serves every listener in `listeners` until `shutdown` resolves; then stops granting, ends
@@ -85,6 +88,15 @@ pub async fn run(server: &Server, listeners: Listeners, shutdown: impl Future) -
         }
         Ok(())
     };
+    let lockd_tls = async {
+        #[cfg(feature = "tls")]
+        if let Some((l, files)) = listeners.tls {
+            return server
+                .serve_tls(l, files, std::future::pending::<()>())
+                .await;
+        }
+        Ok::<(), io::Error>(())
+    };
     let consul = async {
         #[cfg(feature = "http")]
         if let Some((http, l)) = http {
@@ -100,12 +112,13 @@ pub async fn run(server: &Server, listeners: Listeners, shutdown: impl Future) -
             }
             r
         };
-        let (a, b, c) = tokio::join!(
+        let (a, b, c, d) = tokio::join!(
             async { fail_fast(lockd_tcp.await) },
             async { fail_fast(lockd_unix.await) },
             async { fail_fast(consul.await) },
+            async { fail_fast(lockd_tls.await) },
         );
-        a.and(b).and(c)
+        a.and(b).and(c).and(d)
     };
     tokio::pin!(serving);
     let result = tokio::select! {
