@@ -2,24 +2,13 @@
 //! does nothing before `auth [USER] TOKEN` succeeds, and afterwards only what its token permits,
 //! on the names it covers; listings leave out the names it does not cover.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use super::conn::Conn;
 use super::locks::ext_args;
-use crate::acl::{Grant, Permission};
-use crate::lock::sync::Mutex;
+use crate::acl::Permission;
 use crate::protocol::{Verb, reply};
 use crate::server::table::Table;
-
-/// One connection's authentication.
-#[derive(Default)]
-pub(crate) struct AuthState {
-    /// The token it authenticated with.
-    grant: Mutex<Option<Grant>>,
-    failures: AtomicU32,
-    /// Set when it failed too often: the connection ends once its replies are sent.
-    pub(crate) close: AtomicBool,
-}
 
 /// What a verb needs, and on which protocol name (`None`: on no name in particular).
 fn needs(verb: Verb, arg: &[u8]) -> Option<(Permission, Option<&[u8]>)> {

@@ -21,7 +21,17 @@ pub(crate) struct Conn<'a, T: Table> {
     pub(crate) session: &'a T::Session,
     pub(crate) id: &'a Arc<[u8]>,
     pub(crate) shared: &'a Shared<T>,
-    pub(crate) auth: &'a super::auth::AuthState,
+    pub(crate) auth: &'a AuthState,
+}
+
+/// One connection's authentication (see `auth.rs`).
+#[derive(Default)]
+pub(crate) struct AuthState {
+    /// The token it authenticated with.
+    pub(super) grant: crate::lock::sync::Mutex<Option<crate::acl::Grant>>,
+    pub(super) failures: std::sync::atomic::AtomicU32,
+    /// Set when it failed too often: the connection ends once its replies are sent.
+    pub(crate) close: std::sync::atomic::AtomicBool,
 }
 
 /// A request found a lock held by someone else, and connections whose peers had already gone

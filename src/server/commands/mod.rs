@@ -17,8 +17,8 @@ mod listings;
 mod locks;
 mod registry;
 
-pub(crate) use auth::AuthState;
 use conn::Again;
+pub(crate) use conn::AuthState;
 pub(crate) use conn::Conn;
 pub use conn::SHARED_NAMESPACE_PREFIX;
 pub(crate) use locks::Wait;
