@@ -24,6 +24,11 @@ names = ["jobs/"]
 allow = ["lock", "read"]
 
 [[token]]
+secret = "ops-token"
+names = ["jobs/"]
+allow = ["lock", "read"]
+
+[[token]]
 secret = "reader-token"
 names = ["jobs/"]
 allow = ["read"]
@@ -89,14 +94,17 @@ async fn kv_keys_are_names_and_listings_leave_out_what_a_token_does_not_cover() 
         403
     );
     assert_eq!(reader.get("/v1/session/list").await.status, 200);
-    // Listings: only the covered keys.
-    let keys = jobs.get("/v1/kv/?keys").await.json();
+    // Listings need read on their prefix (their index would tell of other keys), and show
+    // only covered keys.
+    let keys = jobs.get("/v1/kv/jobs/?keys").await.json();
     assert_eq!(keys, serde_json::json!(["jobs/a"]));
     let all = admin.get("/v1/kv/?keys").await.json();
     assert_eq!(all, serde_json::json!(["billing/secret", "jobs/a"]));
-    let entries = jobs.get("/v1/kv/?recurse").await.json();
+    let entries = jobs.get("/v1/kv/jobs/?recurse").await.json();
     assert_eq!(entries.as_array().unwrap().len(), 1);
-    assert_eq!(jobs.get("/v1/kv/billing/?recurse").await.status, 404);
+    assert_eq!(jobs.get("/v1/kv/?recurse").await.status, 403);
+    assert_eq!(jobs.get("/v1/kv/billing/?recurse").await.status, 403);
+    assert_eq!(jobs.get("/v1/kv/b?keys").await.status, 403);
 }
 
 #[tokio::test]
@@ -150,4 +158,66 @@ async fn a_lock_taken_under_one_token_is_protected_against_the_others_on_both_fr
 fn the_single_token_shortcut_still_works() {
     let c = HttpConfig::default().token(Some("t".into()));
     assert!(c.acl.is_none() && c.token.is_some());
+}
+
+#[tokio::test]
+async fn a_session_belongs_to_the_token_that_made_it() {
+    let plain = api(LockManager::new()).await;
+    let jobs = plain.with_header("X-Consul-Token", "jobs-token");
+    let ops = plain.with_header("X-Consul-Token", "ops-token");
+    let admin = plain.with_header("X-Consul-Token", "admin-token");
+    let sid = jobs
+        .session(r#"{"Name":"jobs/nightly lock","LockDelay":"0s"}"#)
+        .await;
+    assert!(
+        jobs.put_bool(&format!("/v1/kv/jobs/nightly?acquire={sid}"), "w")
+            .await
+    );
+    let theirs = ops.session(r#"{"LockDelay":"0s"}"#).await;
+    // Another token with the same names cannot use, see, renew or end jobs' session...
+    for (method, path) in [
+        ("PUT", format!("/v1/session/destroy/{sid}")),
+        ("PUT", format!("/v1/session/renew/{sid}")),
+        ("GET", format!("/v1/session/info/{sid}")),
+        ("PUT", format!("/v1/kv/jobs/nightly?release={sid}")),
+        ("PUT", format!("/v1/kv/jobs/other?acquire={sid}")),
+        ("DELETE", "/v1/kv/jobs/nightly".to_string()),
+        ("DELETE", "/v1/kv/jobs/?recurse".to_string()),
+    ] {
+        let r = ops.call(method, &path, b"").await;
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
+    }
+    // ...nor list it: it sees its own sessions only.
+    let listed = ops.get("/v1/session/list").await.json();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [theirs.as_str()]);
+    assert!(
+        jobs.get("/v1/kv/jobs/nightly").await.status == 200,
+        "still held"
+    );
+    assert_eq!(
+        jobs.get("/v1/kv/jobs/nightly").await.json()[0]["Session"],
+        serde_json::json!(sid)
+    );
+    // The admin token may (as Consul's management token).
+    assert_eq!(
+        admin
+            .get("/v1/session/list")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        admin
+            .put_bool(&format!("/v1/session/destroy/{sid}"), "")
+            .await
+    );
 }

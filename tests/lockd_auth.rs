@@ -159,6 +159,17 @@ async fn wrong_tokens_fail_and_too_many_failures_close_the_connection() {
         .await
         .unwrap();
     assert!(rest.is_empty(), "{rest:?}");
+    // Pipelined past the limit: the failures are all answered, nothing after them is, and the
+    // replies are not lost to a reset however much more the client sends.
+    let mut p = Client::connect(&addr).await;
+    let mut burst = String::from("auth a1234567\nauth b1234567\nauth c1234567\n");
+    burst.push_str(&"g jobs/x\n".repeat(2000));
+    p.send(burst.as_bytes()).await;
+    let mut rest = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut p.stream, &mut rest)
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&rest), "0 Auth Failure\n".repeat(3));
     // A success keeps the connection's token; a later failure does not take it away.
     let mut d = Client::connect(&addr).await;
     d.ask("auth s3cret-jobs\n", "1 Auth Success\n").await; // `auth TOKEN` without the user

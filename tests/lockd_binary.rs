@@ -625,7 +625,7 @@ fn a_bad_acl_file_is_a_startup_error_that_never_shows_a_secret() {
     let acl = dir.join("acl.toml");
     std::fs::write(
         &acl,
-        "[[token]]\nsecret = \"hunter2\"\nnames = [\"*\"]\nallow = [\"lok\"]\n",
+        "[[token]]\nsecret = \"hunter2-secret\"\nnames = [\"*\"]\nallow = [\"lok\"]\n",
     )
     .unwrap();
     let out = Command::new(BIN)
@@ -639,7 +639,7 @@ fn a_bad_acl_file_is_a_startup_error_that_never_shows_a_secret() {
         stderr.contains("token 1") && stderr.contains("lok"),
         "{stderr}"
     );
-    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!stderr.contains("hunter2-secret"), "{stderr}");
     let missing = Command::new(BIN)
         .args(["--port", "0", "--acl", "/nonexistent/acl.toml"])
         .output()
@@ -657,7 +657,7 @@ fn an_acl_and_the_single_http_token_together_are_refused() {
     let acl = dir.join("acl.toml");
     std::fs::write(
         &acl,
-        "[[token]]\nsecret = \"k\"\nnames = [\"*\"]\nallow = [\"read\"]\n",
+        "[[token]]\nsecret = \"long-enough\"\nnames = [\"*\"]\nallow = [\"read\"]\n",
     )
     .unwrap();
     let out = Command::new(BIN)

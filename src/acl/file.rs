@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Acl, Grant};
+use super::tokens::{Acl, Grant, MAX_SECRET};
 
 /// Why an ACL file was refused; never contains a secret.
 #[derive(Debug)]
@@ -48,6 +48,9 @@ impl std::error::Error for AclError {
     }
 }
 
+/// The shortest secret accepted.
+const MIN_SECRET: usize = 8;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileShape {
@@ -59,7 +62,8 @@ struct FileShape {
 #[serde(deny_unknown_fields)]
 struct TokenShape {
     user: Option<String>,
-    secret: Option<String>,
+    /// Read as any value, so that a wrong type is reported without quoting it.
+    secret: Option<toml::Value>,
     secret_file: Option<std::path::PathBuf>,
     secret_env: Option<String>,
     names: Vec<String>,
@@ -94,7 +98,8 @@ impl Acl {
             let index = i + 1;
             let bad = |why: String| AclError::Token { index, why };
             let secret = match (t.secret, t.secret_file, t.secret_env) {
-                (Some(s), None, None) => s,
+                (Some(toml::Value::String(s)), None, None) => s,
+                (Some(_), None, None) => return Err(bad("secret must be a string".into())),
                 (None, Some(path), None) => std::fs::read_to_string(&path)
                     .map_err(|source| AclError::Read { path, source })?
                     .trim_end_matches(['\n', '\r'])
@@ -107,8 +112,16 @@ impl Acl {
                     ));
                 }
             };
-            if secret.is_empty() {
-                return Err(bad("its secret is empty".into()));
+            if secret.len() > MAX_SECRET {
+                return Err(bad(format!(
+                    "its secret is longer than {} bytes",
+                    MAX_SECRET
+                )));
+            }
+            if secret.chars().count() < MIN_SECRET {
+                return Err(bad(format!(
+                    "its secret is shorter than {MIN_SECRET} characters"
+                )));
             }
             if secret.contains([' ', '\t', '\n', '\r']) {
                 return Err(bad("its secret contains white space".into()));
@@ -139,6 +152,7 @@ impl Acl {
                 }
             }
             tokens.push(Grant {
+                id: i,
                 user: t.user.map(String::into_bytes),
                 secret: secret.into_bytes(),
                 names,
@@ -212,15 +226,15 @@ mod tests {
                 "white space",
             ),
             (
-                "[[token]]\nsecret=\"k\"\nnames=[]\nallow=[\"lock\"]",
+                "[[token]]\nsecret=\"long-enough\"\nnames=[]\nallow=[\"lock\"]",
                 "permit nothing",
             ),
             (
-                "[[token]]\nsecret=\"k\"\nnames=[\"*\"]\nallow=[\"lok\"]",
+                "[[token]]\nsecret=\"long-enough\"\nnames=[\"*\"]\nallow=[\"lok\"]",
                 "unknown permission",
             ),
             (
-                "[[token]]\nsecret=\"k\"\nname=[\"*\"]\nallow=[]",
+                "[[token]]\nsecret=\"long-enough\"\nname=[\"*\"]\nallow=[]",
                 "unknown field",
             ),
             (
@@ -232,10 +246,19 @@ mod tests {
                 "[[token]]\nsecret=\"top secret\nnames=[\"*\"]\nallow=[]",
                 "line 2",
             ),
+            // A secret of the wrong type is not quoted either; a short one is refused.
+            (
+                "[[token]]\nsecret=8675309\nnames=[\"*\"]\nallow=[]",
+                "must be a string",
+            ),
+            (
+                "[[token]]\nsecret=\"short\"\nnames=[\"*\"]\nallow=[]",
+                "shorter than 8",
+            ),
         ] {
             let e = Acl::from_toml(text).unwrap_err().to_string();
             assert!(e.contains(says), "{text:?}: {e}");
-            assert!(!e.contains("top secret"), "{e}");
+            assert!(!e.contains("top secret") && !e.contains("8675309"), "{e}");
         }
     }
 

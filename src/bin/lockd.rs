@@ -419,6 +419,12 @@ async fn run(args: Args) -> std::io::Result<()> {
         let listener = server.bind_port(port).await?;
         tracing::info!(mutual = args.tls.tls_client_ca.is_some(), addr = %listener.local_addr()?,
             "lockd listening (TLS)");
+        if args.tls.tls_client_ca.is_some() && !args.tls.no_plaintext {
+            tracing::warn!(
+                "--tls-client-ca checks clients of the TLS port only: the plaintext \
+                --port listener (and --unix, --http) still takes anyone; add --no-plaintext"
+            );
+        }
         listeners.tls = Some((listener, files));
     }
     if tcp {

@@ -49,8 +49,11 @@ pub(crate) struct Call<'a> {
 fn permitted(grant: &Grant, method: &Method, endpoint: &Endpoint, q: &Query) -> bool {
     match endpoint {
         Endpoint::Kv(key) => match method {
-            // A listing needs `read` on something; what it shows is filtered.
-            Method::Get if q.has("recurse") || q.has("keys") => grant.allows(Permission::Read),
+            // A listing needs `read` on its prefix (its index would otherwise tell of keys the
+            // token cannot see); what it shows is filtered all the same.
+            Method::Get if q.has("recurse") || q.has("keys") => {
+                grant.permits(Permission::Read, key.as_bytes())
+            }
             Method::Get => grant.permits(Permission::Read, key.as_bytes()),
             Method::Put | Method::Delete => grant.permits(Permission::Lock, key.as_bytes()),
         },
@@ -163,6 +166,12 @@ impl Shared {
         let q = call.query;
         let pretty = q.has("pretty");
         let store = &self.store;
+        // Sessions belong to the ACL token that made them: other tokens (but `admin` ones)
+        // cannot read, renew or destroy them, lock or unlock with them, or delete their keys.
+        if !self.owned(call, &endpoint) {
+            tracing::debug!(?endpoint, "http request denied: another token's session");
+            return Err(Answer::text(403, "Permission denied"));
+        }
         Ok(match endpoint {
             Endpoint::Kv(key) => match call.method {
                 Method::Get => self.kv_get(q, &key, call.gone, call.grant).await?,
@@ -170,8 +179,9 @@ impl Shared {
                 Method::Delete => self.kv_delete(q, &key)?,
             },
             Endpoint::SessionCreate => {
-                let spec =
+                let mut spec =
                     session_spec::parse(&body, &self.config.node, self.config.session_ttl_min)?;
+                spec.owner = call.grant.map(Grant::id);
                 let id = store.create_session(spec);
                 Answer::json(&serde_json::json!({ "ID": id }), pretty)
             }
@@ -192,6 +202,35 @@ impl Shared {
             Endpoint::StatusLeader => Answer::json(&server_addr(call.local), pretty),
             Endpoint::StatusPeers => Answer::json(&[server_addr(call.local)], pretty),
         })
+    }
+
+    /// Whether the request's token may use the sessions `endpoint` names (see `dispatch`).
+    fn owned(&self, call: &Call<'_>, endpoint: &Endpoint) -> bool {
+        let Some(grant) = call.grant.filter(|g| !g.allows(Permission::Admin)) else {
+            return true;
+        };
+        // An unknown session passes: the endpoint answers as for any unknown session.
+        let mine = |sid: &str| {
+            self.store
+                .session_owner(sid)
+                .is_none_or(|owner| owner == Some(grant.id()))
+        };
+        let q = call.query;
+        match endpoint {
+            Endpoint::SessionDestroy(id)
+            | Endpoint::SessionRenew(id)
+            | Endpoint::SessionInfo(id) => mine(id),
+            Endpoint::Kv(_) if call.method == Method::Put => [q.get("acquire"), q.get("release")]
+                .into_iter()
+                .flatten()
+                .all(mine),
+            Endpoint::Kv(key) if call.method == Method::Delete => self
+                .store
+                .holders_of(key, q.has("recurse"))
+                .iter()
+                .all(|sid| mine(sid)),
+            _ => true,
+        }
     }
 
     async fn kv_get(
@@ -313,7 +352,11 @@ impl Shared {
             })
             .await;
         }
-        let (indexes, views) = self.store.sessions(filter);
+        let (indexes, mut views) = self.store.sessions(filter);
+        if let Some(grant) = call.grant.filter(|g| !g.allows(Permission::Admin)) {
+            // Only its own sessions: others' ids and names are not its business.
+            views.retain(|v| self.store.session_owner(&v.id) == Some(Some(grant.id())));
+        }
         Ok(Answer::json(&views, q.has("pretty")).read_headers(indexes, consistency))
     }
 

@@ -22,6 +22,9 @@ pub struct SessionSpec {
     pub ttl: Option<Duration>,
     /// Whether the session has the `serfHealth` node check.
     pub checks: bool,
+    /// The ACL token that made it (`Grant::id`): only it (or an `admin` token) may read,
+    /// renew or destroy the session, or acquire and release with it.
+    pub owner: Option<usize>,
 }
 
 const MAX_TTL_NS: i64 = 24 * 3600 * 1_000_000_000;
@@ -35,6 +38,7 @@ pub fn parse(body: &[u8], node: &str, ttl_min: Duration) -> Result<SessionSpec, 
         ttl_text: String::new(),
         ttl: None,
         checks: true,
+        owner: None,
     };
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(spec);

@@ -97,6 +97,31 @@ impl Store {
         });
     }
 
+    /// The ACL token that made session `id`: `None` if there is no such session.
+    pub fn session_owner(&self, id: &str) -> Option<Option<usize>> {
+        let st = self.lock();
+        st.sessions
+            .get(&id.to_ascii_lowercase())
+            .map(|s| s.spec.owner)
+    }
+
+    /// The sessions holding keys `key` (with `prefix`, every key under it).
+    pub fn holders_of(&self, key: &str, prefix: bool) -> Vec<String> {
+        let st = self.lock();
+        let keys: Vec<&String> = match prefix {
+            true => st.kv.keys().filter(|k| k.starts_with(key)).collect(),
+            false => st
+                .kv
+                .get_key_value(key)
+                .map(|(k, _)| k)
+                .into_iter()
+                .collect(),
+        };
+        keys.into_iter()
+            .filter_map(|k| st.holder(&self.mgr, k).map(str::to_owned))
+            .collect()
+    }
+
     /// Destroys session `id` (any case); unknown ids are fine.
     pub fn destroy_session(&self, id: &str) {
         let mut st = self.lock();

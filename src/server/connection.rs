@@ -103,6 +103,15 @@ pub(crate) async fn serve<S, T>(
         // nothing cannot hold the task).
         let _ = tokio::time::timeout(CLOSE_GRACE, connection.stream.shutdown()).await;
     }
+    if reason == EndReason::AuthFailures {
+        // The client may still be sending (pipelined lines after its failed attempts): what it
+        // sends is read and dropped for a moment, so that closing with unread input (a reset)
+        // does not destroy the replies it has not read yet.
+        let mut sink = [0u8; 4096];
+        let drain =
+            async { while matches!(connection.stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+        let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+    }
     drop(connection);
 }
 

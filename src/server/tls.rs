@@ -105,6 +105,17 @@ fn load(files: &TlsFiles) -> io::Result<Arc<rustls::ServerConfig>> {
     Ok(Arc::new(config))
 }
 
+/// `CN=NAME` for a client certificate's common name, if it can be an id (§1.1): printable
+/// ASCII without spaces or `: `, so that it can never break a listing line; otherwise the
+/// connection keeps its address as id.
+fn display_id(cn: &str) -> Option<Vec<u8>> {
+    let clean = !cn.is_empty()
+        && cn.len() <= 256
+        && cn.bytes().all(|b| b.is_ascii_graphic())
+        && !cn.contains(": ");
+    clean.then(|| format!("CN={cn}").into_bytes())
+}
+
 /// A TLS acceptor whose configuration follows its files.
 pub(crate) struct Tls {
     files: TlsFiles,
@@ -181,9 +192,21 @@ impl Tls {
                 .and_then(|certs| certs.first())
                 .and_then(|leaf| {
                     let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
-                    Some(cert.subject().to_string().into_bytes())
+                    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?;
+                    display_id(cn)
                 });
             Ok((tls, subject))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_common_name_is_an_id_only_if_it_cannot_break_a_line() {
+        assert_eq!(super::display_id("worker-7"), Some(b"CN=worker-7".to_vec()));
+        for bad in ["", "two words", "a: b", "line\nbreak", "tab\t", "caf\u{e9}"] {
+            assert_eq!(super::display_id(bad), None, "{bad:?}");
         }
     }
 }
