@@ -59,7 +59,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The client waits for it; the in-process release hands it over.
     w.write_all(b"gw 5000 reports/nightly\n").await?;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    while !mgr
+        .snapshot()
+        .await?
+        .iter()
+        .any(|l| l.requests.iter().any(|r| !r.granted))
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await; // until its request is queued
+    }
     guard.release().await?;
     println!(
         "lockd client: {}",

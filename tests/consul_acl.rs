@@ -8,7 +8,6 @@ mod support;
 
 use lockd::LockManager;
 use lockd::acl::Acl;
-use lockd::http::HttpConfig;
 use lockd::server::{Config, Server};
 use support::{Api, config, start_over};
 
@@ -152,12 +151,6 @@ async fn a_lock_taken_under_one_token_is_protected_against_the_others_on_both_fr
     admin
         .ask("g jobs/nightly\n", "1 Lock Get Success: jobs/nightly\n")
         .await;
-}
-
-#[test]
-fn the_single_token_shortcut_still_works() {
-    let c = HttpConfig::default().token(Some("t".into()));
-    assert!(c.acl.is_none() && c.token.is_some());
 }
 
 #[tokio::test]

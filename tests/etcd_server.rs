@@ -68,15 +68,7 @@ async fn two_servers(endpoints: &[String], prefix: &str) -> (TestServer, TestSer
 /// Waits until `n` requests wait under the table (never on time alone); fails after 10 s.
 async fn until_waiting(mgr: &EtcdManager, n: usize) {
     for _ in 0..500 {
-        let waiting = mgr
-            .snapshot()
-            .await
-            .unwrap()
-            .iter()
-            .flat_map(|l| &l.requests)
-            .filter(|r| !r.granted)
-            .count();
-        if waiting == n {
+        if etcd_common::waiting(mgr).await == n {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -174,15 +166,10 @@ async fn a_waiter_on_one_server_is_granted_when_the_other_servers_client_release
     let mut waiter = Client::connect(&b).await;
     waiter.send(b"gw 5000 job\n").await;
     until_waiting(&a.mgr, 1).await;
-    let released = Instant::now();
+    // (Its latency is measured by benches/etcd_server_vs_raw.sh, not asserted here.)
     holder.ask("r job\n", "1 Lock Release Success: job\n").await;
     let t2 = token(&waiter.line().await, "job");
-    let handoff = released.elapsed();
     assert!(t2 > t1, "tokens increase per name across servers");
-    assert!(
-        handoff < Duration::from_secs(2),
-        "hand-off took {handoff:?}"
-    );
     // Disconnected: A's new waiter is granted when B's client goes.
     let mut next = Client::connect(&a).await;
     next.send(b"gw 5000 job\n").await;

@@ -12,6 +12,8 @@ use lockd::server::{Config, Handle, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[cfg(feature = "etcd")]
+mod etcd_common;
 mod line_client;
 use line_client::{Client, stat};
 
@@ -58,13 +60,7 @@ impl TestServer {
         match &self.table {
             Table::Memory(mgr) => mgr.len(),
             #[cfg(feature = "etcd")]
-            Table::Etcd(mgr) => mgr
-                .snapshot()
-                .await
-                .unwrap()
-                .iter()
-                .filter(|l| l.requests.iter().any(|r| r.granted))
-                .count(),
+            Table::Etcd(mgr) => etcd_common::held_names(mgr).await,
         }
     }
 
@@ -73,14 +69,7 @@ impl TestServer {
         match &self.table {
             Table::Memory(mgr) => mgr.stats().waiting as usize,
             #[cfg(feature = "etcd")]
-            Table::Etcd(mgr) => mgr
-                .snapshot()
-                .await
-                .unwrap()
-                .iter()
-                .flat_map(|l| &l.requests)
-                .filter(|r| !r.granted)
-                .count(),
+            Table::Etcd(mgr) => etcd_common::waiting(mgr).await,
         }
     }
 

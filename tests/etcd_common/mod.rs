@@ -21,6 +21,27 @@ pub fn endpoints() -> Option<Vec<String>> {
     }
 }
 
+/// How many requests wait (are not granted), over every name of the table.
+pub async fn waiting(mgr: &EtcdManager) -> usize {
+    mgr.snapshot()
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|l| &l.requests)
+        .filter(|r| !r.granted)
+        .count()
+}
+
+/// How many names are held (have a granted request).
+pub async fn held_names(mgr: &EtcdManager) -> usize {
+    mgr.snapshot()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|l| l.requests.iter().any(|r| r.granted))
+        .count()
+}
+
 /// How many request keys (holders and waiters) `name` has in the cluster.
 pub async fn requests(mgr: &EtcdManager, name: &str) -> usize {
     mgr.snapshot()
