@@ -109,6 +109,9 @@ pub mod acl;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 
 pub use lock::{
     Builder, Contention, Error, ExclusiveGuard, HolderInfo, LockInfo, LockManager, LockName, Mode,

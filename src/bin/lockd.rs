@@ -38,12 +38,13 @@ mod allocator {
 /// An in-memory lock server speaking the lockd line protocol (compatible with glockd and the
 /// Node lockd clients). A connection is a session: when it ends, every lock it held is released.
 ///
-/// The protocol has no authentication: lockd listens on 127.0.0.1 unless told otherwise
-/// (`--bind 0.0.0.0` exposes it to the network). Every option can also be set by the
+/// Without `--acl` the protocol has no authentication: lockd listens on 127.0.0.1 unless told
+/// otherwise (`--bind 0.0.0.0` exposes it to the network). Every option can also be set by the
 /// environment variable shown with it. SIGTERM, SIGINT and SIGHUP all shut down cleanly:
 /// nothing more is granted, every client is disconnected and its locks released.
 #[derive(Debug, Parser)]
 #[command(name = "lockd", version)]
+#[cfg_attr(feature = "http", command(group(clap::ArgGroup::new("consul_api").multiple(true))))]
 struct Args {
     /// TCP listen address.
     #[arg(long, default_value = "127.0.0.1", env = "LOCKD_BIND")]
@@ -106,9 +107,10 @@ struct Args {
     #[arg(long, default_value_t = 3, env = "LOCKD_AUTH_MAX_FAILURES",
         value_parser = clap::value_parser!(u32).range(1..))]
     auth_max_failures: u32,
-    /// Do not serve the lockd line protocol (for a Consul-API-only server; needs `--http`).
+    /// Do not serve the lockd line protocol (for a Consul-API-only server; needs `--http` or
+    /// `--https`).
     #[cfg(feature = "http")]
-    #[arg(long, env = "LOCKD_NO_TCP", requires = "http")]
+    #[arg(long, env = "LOCKD_NO_TCP", requires = "consul_api")]
     no_tcp: bool,
     #[cfg(feature = "http")]
     #[command(flatten)]
@@ -143,14 +145,10 @@ struct TlsArgs {
     /// The certificate's private key (PEM).
     #[arg(long, value_name = "FILE", env = "LOCKD_TLS_KEY")]
     tls_key: Option<PathBuf>,
-    /// Require client certificates signed by these CAs (PEM): mutual TLS; the certificate's
-    /// subject is the connection's display id.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "LOCKD_TLS_CLIENT_CA",
-        requires = "tls_port"
-    )]
+    /// Require client certificates signed by these CAs (PEM) on the TLS listeners (`--tls-port`,
+    /// `--https`): mutual TLS; on the lockd protocol the certificate's subject is the
+    /// connection's display id.
+    #[arg(long, value_name = "FILE", env = "LOCKD_TLS_CLIENT_CA")]
     tls_client_ca: Option<PathBuf>,
     /// Close a connection whose TLS handshake takes longer. A bare number counts seconds.
     #[arg(long, default_value = "10s", env = "LOCKD_TLS_HANDSHAKE_TIMEOUT", value_parser = seconds)]
@@ -158,6 +156,38 @@ struct TlsArgs {
     /// Serve the lockd protocol over TLS only (no plaintext `--port` listener).
     #[arg(long, env = "LOCKD_NO_PLAINTEXT", requires = "tls_port")]
     no_plaintext: bool,
+    /// Serve the Consul HTTP API over TLS (HTTPS) on this address, with the same `--tls-cert`,
+    /// `--tls-key` and `--tls-client-ca` as `--tls-port`; beside `--http` or instead of it.
+    #[cfg(feature = "http")]
+    #[arg(long, value_name = "ADDR", env = "LOCKD_HTTPS", requires_all = ["tls_cert", "tls_key"],
+        group = "consul_api")]
+    https: Option<std::net::SocketAddr>,
+}
+
+#[cfg(feature = "tls")]
+impl TlsArgs {
+    /// The certificate files, if a TLS listener is asked for.
+    fn files(&self) -> std::io::Result<Option<lockd::server::TlsFiles>> {
+        #[cfg(feature = "http")]
+        let https = self.https.is_some();
+        #[cfg(not(feature = "http"))]
+        let https = false;
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        if self.tls_port.is_none() && !https {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "--tls-cert and --tls-key need a TLS listener: --tls-port or --https",
+            ));
+        }
+        let mut files = lockd::server::TlsFiles::new(cert, key);
+        files.handshake_timeout = self.tls_handshake_timeout;
+        if let Some(ca) = &self.tls_client_ca {
+            files = files.client_ca(ca);
+        }
+        Ok(Some(files))
+    }
 }
 
 /// Where the lock table lives when it is not in memory.
@@ -204,7 +234,7 @@ enum LogFormat {
 #[derive(Debug, clap::Args)]
 struct HttpArgs {
     /// Serve the Consul HTTP API subset on this address (e.g. 127.0.0.1:8500); off by default.
-    #[arg(long, env = "LOCKD_HTTP", value_name = "ADDR")]
+    #[arg(long, env = "LOCKD_HTTP", value_name = "ADDR", group = "consul_api")]
     http: Option<std::net::SocketAddr>,
     /// ACL token every HTTP request must carry (X-Consul-Token, ?token= or Bearer), else 403.
     #[arg(long, env = "LOCKD_HTTP_TOKEN", hide_env_values = true)]
@@ -391,15 +421,30 @@ async fn run(args: Args) -> std::io::Result<()> {
     #[cfg(not(feature = "etcd"))]
     let server = Server::new(mgr.clone(), config);
     let mut listeners = Listeners::default();
+    #[cfg(feature = "tls")]
+    let files = args.tls.files()?;
     #[cfg(feature = "http")]
-    if let Some(addr) = args.http.http {
+    if let Some(addr) = http_addr(&args) {
         let http = lockd::http::HttpServer::new(
             mgr,
             args.http.config(addr, args.backlog).acl(acl.clone()),
         );
-        let listener = http.bind().await?;
-        tracing::info!(addr = %listener.local_addr()?, "lockd HTTP (Consul API) listening");
-        listeners.http = Some((http, listener));
+        let plain = match args.http.http {
+            Some(_) => {
+                let listener = http.bind().await?;
+                tracing::info!(addr = %listener.local_addr()?, "lockd HTTP (Consul API) listening");
+                Some(listener)
+            }
+            None => None,
+        };
+        #[cfg(feature = "tls")]
+        if let (Some(addr), Some(files)) = (args.tls.https, &files) {
+            let listener = http.bind_addr(addr).await?;
+            tracing::info!(mutual = files.client_ca.is_some(), addr = %listener.local_addr()?,
+                "lockd HTTPS (Consul API) listening");
+            listeners.https = Some((listener, files.clone()));
+        }
+        listeners.http = Some((http, plain));
     }
     #[cfg(feature = "http")]
     let tcp = !args.no_tcp;
@@ -408,24 +453,18 @@ async fn run(args: Args) -> std::io::Result<()> {
     #[cfg(feature = "tls")]
     let tcp = tcp && !args.tls.no_plaintext;
     #[cfg(feature = "tls")]
-    if let (Some(port), Some(cert), Some(key)) =
-        (args.tls.tls_port, &args.tls.tls_cert, &args.tls.tls_key)
-    {
-        let mut files = lockd::server::TlsFiles::new(cert, key);
-        files.handshake_timeout = args.tls.tls_handshake_timeout;
-        if let Some(ca) = &args.tls.tls_client_ca {
-            files = files.client_ca(ca);
-        }
+    if let (Some(port), Some(files)) = (args.tls.tls_port, &files) {
         let listener = server.bind_port(port).await?;
-        tracing::info!(mutual = args.tls.tls_client_ca.is_some(), addr = %listener.local_addr()?,
+        tracing::info!(mutual = files.client_ca.is_some(), addr = %listener.local_addr()?,
             "lockd listening (TLS)");
-        if args.tls.tls_client_ca.is_some() && !args.tls.no_plaintext {
-            tracing::warn!(
-                "--tls-client-ca checks clients of the TLS port only: the plaintext \
-                --port listener (and --unix, --http) still takes anyone; add --no-plaintext"
-            );
-        }
-        listeners.tls = Some((listener, files));
+        listeners.tls = Some((listener, files.clone()));
+    }
+    #[cfg(feature = "tls")]
+    if args.tls.tls_client_ca.is_some() && (tcp || has_plain_http(&args)) {
+        tracing::warn!(
+            "--tls-client-ca checks clients of the TLS listeners only: the plaintext ones \
+            (--port, --unix, --http) still take anyone; add --no-plaintext (and leave out --http)"
+        );
     }
     if tcp {
         let listener = server.bind().await?;
@@ -441,6 +480,27 @@ async fn run(args: Args) -> std::io::Result<()> {
     lockd::server::run(&server, listeners, shutdown_signal()).await
 }
 
+/// Where the Consul API's server is bound first: `--http`, else `--https`.
+#[cfg(feature = "http")]
+fn http_addr(args: &Args) -> Option<std::net::SocketAddr> {
+    #[cfg(feature = "tls")]
+    return args.http.http.or(args.tls.https);
+    #[cfg(not(feature = "tls"))]
+    return args.http.http;
+}
+
+/// Whether the Consul API has a plaintext listener.
+#[cfg(feature = "tls")]
+fn has_plain_http(args: &Args) -> bool {
+    #[cfg(feature = "http")]
+    return args.http.http.is_some();
+    #[cfg(not(feature = "http"))]
+    return {
+        let _ = args;
+        false
+    };
+}
+
 /// With `--etcd`: a server over the cluster's lock table (connected, or the error says why not).
 #[cfg(feature = "etcd")]
 async fn etcd_server(args: &Args, config: Config) -> std::io::Result<Option<Server>> {
@@ -449,10 +509,11 @@ async fn etcd_server(args: &Args, config: Config) -> std::io::Result<Option<Serv
         return Ok(None);
     }
     #[cfg(feature = "http")]
-    if args.http.http.is_some() {
+    if http_addr(args).is_some() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            "--http serves the in-memory lock table only; it cannot be combined with --etcd",
+            "--http and --https serve the in-memory lock table only; they cannot be combined \
+             with --etcd",
         ));
     }
     let etcd_config = lockd::etcd::EtcdConfig {
@@ -483,7 +544,7 @@ fn check_fd_limit(args: &Args) {
     #[allow(unused_mut)]
     let mut wanted = args.max_connections;
     #[cfg(feature = "http")]
-    if args.http.http.is_some() {
+    if http_addr(args).is_some() {
         wanted += args.http.http_max_connections;
     }
     match lockd::server::raise_fd_limit() {

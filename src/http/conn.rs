@@ -13,12 +13,17 @@
 //! A client that half-closes after a complete request still gets its answer: the end of its
 //! stream only ends a blocking wait early, so the query is answered with what it would see now
 //! (and a client that has really gone costs nothing past that).
+//!
+//! The same loop serves TCP and, with feature `tls`, TLS on TCP (`Transport`): every write is
+//! flushed (a TLS writer holds the last bytes otherwise), and a client gone without
+//! `close_notify` is an ordinary disconnect.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::timeout;
@@ -31,8 +36,49 @@ use super::response::{Answer, encode_head};
 /// Bodies up to this size go out in the same write as their head.
 const COALESCE: usize = 16 * 1024;
 
+/// What an HTTP connection runs over: TCP, or TLS on TCP.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The TCP socket underneath (to reset it).
+    fn tcp(&self) -> &TcpStream;
+    /// Resolves when the client has closed its side (no more requests can come). Bytes of a
+    /// pipelined request that arrive meanwhile stay for later: left in the socket, or (TLS,
+    /// where the socket only holds records) put in `spill`; the future then never resolves.
+    fn hung_up<'a>(&'a mut self, spill: &'a mut Vec<u8>) -> impl Future<Output = ()> + Send + 'a;
+}
+
+impl Transport for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+
+    fn hung_up<'a>(&'a mut self, _: &'a mut Vec<u8>) -> impl Future<Output = ()> + Send + 'a {
+        hung_up(self)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+
+    async fn hung_up<'a>(&'a mut self, spill: &'a mut Vec<u8>) {
+        // A read, since TLS cannot be peeked: `close_notify` or a bare FIN (an error to
+        // rustls) ends it; data is a pipelined request, kept for the next head. The small
+        // buffer keeps a parked query's task small.
+        let mut bytes = [0u8; 64];
+        match self.read(&mut bytes).await {
+            Ok(0) | Err(_) => {}
+            Ok(n) => {
+                spill.extend_from_slice(&bytes[..n]);
+                std::future::pending().await
+            }
+        }
+    }
+}
+
 /// Serves `stream` until the client closes, asks to close, or breaks the protocol.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, local: SocketAddr) {
+pub(crate) async fn serve<S: Transport>(shared: Arc<Shared>, stream: S, local: SocketAddr) {
     let _open = Open::new(&shared.connections);
     let mut conn = Conn {
         policy: if shared.config.token.is_some() || shared.config.acl.is_some() {
@@ -73,10 +119,10 @@ enum BodyFailure {
     Closed,
 }
 
-struct Conn<'a> {
+struct Conn<'a, S> {
     shared: &'a Shared,
     policy: &'static str,
-    stream: TcpStream,
+    stream: S,
     /// Bytes read and not yet used: part of a head, of a body, or pipelined requests.
     buf: Vec<u8>,
 }
@@ -87,7 +133,7 @@ enum Next {
     Close,
 }
 
-impl Conn<'_> {
+impl<S: Transport> Conn<'_, S> {
     async fn run(&mut self, local: SocketAddr) {
         while let Next::KeepAlive = self.request(local).await {}
     }
@@ -143,10 +189,11 @@ impl Conn<'_> {
         let gone = Notify::new();
         let handling = shared.handle(&head, body, local, &gone, grant.as_ref());
         tokio::pin!(handling);
+        let idle = self.buf.is_empty();
         let ready = tokio::select! {
             biased;
             answer = &mut handling => Some(answer),
-            _ = hung_up(&self.stream), if self.buf.is_empty() => None,
+            _ = self.stream.hung_up(&mut self.buf), if idle => None,
         };
         let (answer, close) = match ready {
             Some(answer) => (answer, head.close),
@@ -241,18 +288,19 @@ impl Conn<'_> {
         let stream = &mut self.stream;
         let write = async {
             if body.len() <= COALESCE {
-                stream.write_all(&[head, body].concat()).await
+                stream.write_all(&[head, body].concat()).await?;
             } else {
                 stream.write_all(head).await?;
-                stream.write_all(body).await
+                stream.write_all(body).await?;
             }
+            stream.flush().await // TLS: sends the records rustls still holds
         };
         match timeout(self.shared.config.write_timeout, write).await {
             Ok(Ok(())) => true,
             Ok(Err(_)) => false,
             Err(_) => {
                 tracing::debug!("http write timed out: resetting the connection");
-                let _ = self.stream.set_zero_linger();
+                let _ = self.stream.tcp().set_zero_linger();
                 false
             }
         }

@@ -62,6 +62,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 pub use config::HttpConfig;
+#[cfg(feature = "tls")]
+pub use crate::tls::TlsFiles;
 
 use crate::LockManager;
 
@@ -192,6 +194,8 @@ pub use crate::duration::parse_duration;
 pub struct HttpServer {
     shared: Arc<handler::Shared>,
     stop: watch::Sender<bool>,
+    /// `max_connections`, across all the listeners it serves.
+    permits: Arc<Semaphore>,
 }
 
 /// Counts from [`HttpServer::stats`].
@@ -230,6 +234,7 @@ impl HttpServer {
     /// A server with `config` over `mgr`.
     pub fn new(mgr: LockManager, config: HttpConfig) -> Self {
         let store = store::Store::new(mgr, config.node.clone(), config.tombstone_ttl);
+        let config_limit = config.max_connections;
         HttpServer {
             shared: Arc::new(handler::Shared {
                 store: Arc::new(store),
@@ -239,6 +244,7 @@ impl HttpServer {
                 node_id: session_spec::new_uuid(),
             }),
             stop: watch::channel(false).0,
+            permits: Arc::new(Semaphore::new(config_limit)),
         }
     }
 
@@ -290,8 +296,39 @@ impl HttpServer {
     /// closes every connection. Sessions and their locks live until the server is dropped
     /// (or destroyed, or expired, through the API).
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future) -> io::Result<()> {
+        self.serve_with(listener, None, shutdown).await
+    }
+
+    /// Binds `addr` with the configured backlog: for a second listener, such as the HTTPS one
+    /// beside [`bind`](Self::bind)'s.
+    pub async fn bind_addr(&self, addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+        crate::net::bind_tcp(addr, self.shared.config.backlog)
+    }
+
+    /// Serves `listener` with TLS (feature `tls`; HTTPS), as [`serve`](Self::serve): the
+    /// handshake runs in each connection's own task within `files.handshake_timeout`, and with
+    /// `files.client_ca` a client needs a certificate signed by one of those CAs. Certificate
+    /// files that change are read again for new connections (checked at most once a second).
+    /// The same server may serve plaintext and TLS listeners at once: one store behind both.
+    #[cfg(feature = "tls")]
+    pub async fn serve_tls(
+        &self,
+        listener: TcpListener,
+        files: TlsFiles,
+        shutdown: impl Future,
+    ) -> io::Result<()> {
+        let tls = Arc::new(crate::tls::Tls::new(files)?);
+        self.serve_with(listener, Some(tls), shutdown).await
+    }
+
+    async fn serve_with(
+        &self,
+        listener: TcpListener,
+        #[cfg(feature = "tls")] tls: Option<Arc<crate::tls::Tls>>,
+        #[cfg(not(feature = "tls"))] _tls: Option<std::convert::Infallible>,
+        shutdown: impl Future,
+    ) -> io::Result<()> {
         let local = listener.local_addr()?;
-        let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
         let mut stop = self.stop.subscribe();
         let mut spare = crate::net::Spare::new();
         let mut backoff = crate::net::Backoff::new();
@@ -321,15 +358,29 @@ impl HttpServer {
                         }
                     };
                     backoff.reset();
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                         continue; // over the connection limit: closed at once
                     };
                     let _ = stream.set_nodelay(true);
                     let shared = self.shared.clone();
                     let mut stop = self.stop.subscribe();
+                    #[cfg(feature = "tls")]
+                    let tls = tls.clone();
                     tokio::spawn(async move {
+                        let serving = async {
+                            #[cfg(feature = "tls")]
+                            if let Some(tls) = tls {
+                                match tls.handshake(stream).await {
+                                    Ok((stream, _)) => conn::serve(shared, stream, local).await,
+                                    Err(e) => tracing::debug!(error = %e,
+                                        "https: connection closed before its first request"),
+                                }
+                                return;
+                            }
+                            conn::serve(shared, stream, local).await
+                        };
                         tokio::select! {
-                            _ = conn::serve(shared, stream, local) => {}
+                            _ = serving => {}
                             _ = stopped(&mut stop) => {}
                         }
                         drop(permit);

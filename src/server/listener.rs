@@ -178,7 +178,7 @@ impl Acceptor for TcpAcceptor {
 #[cfg(feature = "tls")]
 pub(crate) struct TlsAcceptor {
     pub(crate) tcp: TcpAcceptor,
-    pub(crate) tls: super::tls::Tls,
+    pub(crate) tls: crate::tls::Tls,
 }
 
 #[cfg(feature = "tls")]

@@ -40,8 +40,6 @@ mod run;
 mod shared;
 mod stats;
 mod table;
-#[cfg(feature = "tls")]
-mod tls;
 
 use std::future::Future;
 use std::io;
@@ -58,7 +56,7 @@ pub use listener::{UnixSocketGuard, bind_unix, raise_fd_limit, tcp_peer_id};
 pub use run::{Listeners, run};
 pub use stats::ServerStats;
 #[cfg(feature = "tls")]
-pub use tls::TlsFiles;
+pub use crate::tls::TlsFiles;
 
 use crate::LockManager;
 use listener::{Acceptor, TcpAcceptor, accept_loop};
@@ -257,7 +255,7 @@ impl Server {
         files: TlsFiles,
         shutdown: impl Future,
     ) -> io::Result<()> {
-        let tls = tls::Tls::new(files)?;
+        let tls = crate::tls::Tls::new(files)?;
         let listener = listener.into_std()?;
         let keepalive = self.config().keepalive.map(KeepaliveProbes::for_bound);
         self.on_event_loop(shutdown, move || {

@@ -22,10 +22,15 @@ pub struct Listeners {
     /// removes the socket file when `run` returns, if it is still this server's.
     #[cfg(unix)]
     pub unix: Option<(tokio::net::UnixListener, UnixSocketGuard)>,
-    /// The Consul API (from [`HttpServer::bind`](crate::http::HttpServer::bind)), over the
-    /// same lock table as `server` (made with a clone of its manager).
+    /// The Consul API server, over the same lock table as `server` (made with a clone of its
+    /// manager), and its plaintext listener (from
+    /// [`HttpServer::bind`](crate::http::HttpServer::bind)) if it has one.
     #[cfg(feature = "http")]
-    pub http: Option<(crate::http::HttpServer, TcpListener)>,
+    pub http: Option<(crate::http::HttpServer, Option<TcpListener>)>,
+    /// The Consul API over TLS (features `http` and `tls`), served by the server in `http`,
+    /// with its certificate files.
+    #[cfg(all(feature = "http", feature = "tls"))]
+    pub https: Option<(TcpListener, super::TlsFiles)>,
     /// The lockd protocol over TLS (feature `tls`), with its certificate files.
     #[cfg(feature = "tls")]
     pub tls: Option<(TcpListener, super::TlsFiles)>,
@@ -97,10 +102,29 @@ pub async fn run(server: &Server, listeners: Listeners, shutdown: impl Future) -
         }
         Ok::<(), io::Error>(())
     };
+    #[cfg(all(feature = "http", feature = "tls"))]
+    let https = listeners.https;
     let consul = async {
         #[cfg(feature = "http")]
-        if let Some((http, l)) = http {
-            return http.serve(l, std::future::pending::<()>()).await;
+        if let Some((http, plain)) = http {
+            let http = &http;
+            let plain = async {
+                match plain {
+                    Some(l) => http.serve(l, std::future::pending::<()>()).await,
+                    None => Ok(()),
+                }
+            };
+            let tls = async {
+                #[cfg(feature = "tls")]
+                if let Some((l, files)) = https {
+                    return http
+                        .serve_tls(l, files, std::future::pending::<()>())
+                        .await;
+                }
+                Ok::<(), io::Error>(())
+            };
+            let (a, b) = tokio::join!(plain, tls);
+            return a.and(b);
         }
         Ok::<(), io::Error>(())
     };

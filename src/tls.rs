@@ -1,8 +1,10 @@
-//! TLS for the lockd protocol (feature `tls`): rustls with the ring provider, a certificate and
-//! key from PEM files, and optionally client certificates verified against a CA file (mutual
-//! TLS: the certificate's subject is then the connection's display id). The files are read again
-//! when they change (looked at, at most once a second, as connections arrive), so certificates
-//! are renewed without a restart; a renewal that fails to load keeps the last good ones.
+//! TLS for both frontends (feature `tls`): the lockd protocol (`Server::serve_tls`) and the
+//! Consul API (`HttpServer::serve_tls`). rustls with the ring provider, a certificate and key
+//! from PEM files, and optionally client certificates verified against a CA file (mutual TLS:
+//! on the lockd protocol the certificate's subject is then the connection's display id). The
+//! files are read again when they change (looked at, at most once a second, as connections
+//! arrive), so certificates are renewed without a restart; a renewal that fails to load keeps
+//! the last good ones.
 
 use std::io;
 use std::path::{Path, PathBuf};
