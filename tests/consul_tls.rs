@@ -140,7 +140,10 @@ async fn the_api_over_https_shares_one_store_with_plain_http() {
         .unwrap();
     let mut got = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), wrong.read_to_end(&mut got)).await;
-    assert!(!String::from_utf8_lossy(&got).contains("HTTP/1.1"), "{got:?}");
+    assert!(
+        !String::from_utf8_lossy(&got).contains("HTTP/1.1"),
+        "{got:?}"
+    );
     std::fs::remove_dir_all(d).unwrap();
 }
 
@@ -216,7 +219,11 @@ async fn https_with_client_certificates_refuses_missing_foreign_and_expired_ones
         };
         // The handshake or the first read fails, or the connection closes with nothing said.
         if let Ok(got) = refused.await {
-            assert!(got.is_empty(), "{what}: served {:?}", String::from_utf8_lossy(&got));
+            assert!(
+                got.is_empty(),
+                "{what}: served {:?}",
+                String::from_utf8_lossy(&got)
+            );
         }
     }
     std::fs::remove_dir_all(d).unwrap();

@@ -61,6 +61,26 @@ pub enum Error {
     InvalidName,
     /// The server does not serve the extension verbs (`gw`, `sgw`).
     Unsupported,
+    /// The server refused this client's credentials ([`Builder::auth`](super::Builder::auth))
+    /// with `0 Auth Failure`, or they could not be sent; the client closed the connection.
+    AuthFailed {
+        /// The server's text, or why the credentials could not be sent.
+        reason: String,
+    },
+    /// The server requires authentication (`0 Authentication Required`): give the client a
+    /// token with [`Builder::auth`](super::Builder::auth).
+    AuthRequired,
+    /// The connection's token does not allow this request (`0 Permission Denied[: NAME]`).
+    PermissionDenied {
+        /// The lock name refused, if the reply named one.
+        name: Option<String>,
+    },
+    /// The server's lock table could not answer (`0 Lock Table Unavailable`, or an inspect
+    /// failure: etcd unreachable); nothing changed.
+    Unavailable {
+        /// The server's text.
+        text: String,
+    },
     /// The server sent something the protocol does not allow here.
     Protocol {
         /// What was wrong.
@@ -86,7 +106,10 @@ impl Error {
 
     /// Whether the connection is gone (every later request fails too).
     pub fn is_fatal(&self) -> bool {
-        matches!(self, Error::Io { .. } | Error::ReplyTimeout { .. })
+        matches!(
+            self,
+            Error::Io { .. } | Error::ReplyTimeout { .. } | Error::AuthFailed { .. }
+        )
     }
 
     /// The typed error for a `0 TEXT` reply to a request that waited `waited`.
@@ -106,6 +129,16 @@ impl Error {
             Error::NotHeld { name }
         } else if text == "disabled" {
             Error::Disabled { feature }
+        } else if text == "Authentication Required" {
+            Error::AuthRequired
+        } else if text == "Permission Denied" {
+            Error::PermissionDenied { name: None }
+        } else if let Some(name) = after(&["Permission Denied"]) {
+            Error::PermissionDenied { name: Some(name) }
+        } else if text == "Lock Table Unavailable"
+            || after(&["Lock Inspect Failure", "Shared Lock Inspect Failure"]).is_some()
+        {
+            Error::Unavailable { text }
         } else {
             Error::Refused { text }
         }
@@ -134,6 +167,27 @@ impl fmt::Display for Error {
                 f.write_str("the lockd server does not serve the extension verbs (gw, sgw)")
             }
             Error::Protocol { message } => write!(f, "lockd protocol error: {message}"),
+            Error::AuthFailed { reason } => {
+                write!(
+                    f,
+                    "the lockd server refused this client's credentials: {reason}"
+                )
+            }
+            Error::AuthRequired => f.write_str(
+                "the lockd server requires authentication: give the client a token (auth)",
+            ),
+            Error::PermissionDenied { name: Some(name) } => {
+                write!(
+                    f,
+                    "this client's token does not allow that on lock {name:?}"
+                )
+            }
+            Error::PermissionDenied { name: None } => {
+                f.write_str("this client's token does not allow that request")
+            }
+            Error::Unavailable { text } => {
+                write!(f, "the lockd server's lock table could not answer: {text}")
+            }
         }
     }
 }
@@ -155,6 +209,10 @@ impl PartialEq for Error {
             (ReplyTimeout { request: a }, ReplyTimeout { request: b }) => a == b,
             (InvalidName, InvalidName) | (Unsupported, Unsupported) => true,
             (Protocol { message: a }, Protocol { message: b }) => a == b,
+            (AuthFailed { reason: a }, AuthFailed { reason: b }) => a == b,
+            (AuthRequired, AuthRequired) => true,
+            (PermissionDenied { name: a }, PermissionDenied { name: b }) => a == b,
+            (Unavailable { text: a }, Unavailable { text: b }) => a == b,
             _ => false,
         }
     }
@@ -191,6 +249,22 @@ mod tests {
         assert!(
             matches!(typed("Line Too Long"), Error::Refused { text } if text == "Line Too Long")
         );
+        assert_eq!(typed("Authentication Required"), Error::AuthRequired);
+        assert_eq!(
+            typed("Permission Denied: jobs/x"),
+            Error::PermissionDenied {
+                name: Some("jobs/x".into())
+            }
+        );
+        assert_eq!(
+            typed("Permission Denied"),
+            Error::PermissionDenied { name: None }
+        );
+        assert!(matches!(
+            typed("Lock Inspect Failure: a"),
+            Error::Unavailable { .. }
+        ));
+        assert!(!typed("Permission Denied: x").is_fatal());
     }
 
     #[test]

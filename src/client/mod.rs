@@ -17,21 +17,32 @@
 //! client.disconnect().await;                             // the server releases the rest
 //! # let _ = (holders, token); Ok(()) }
 //! ```
+//!
+//! A server with an ACL (`lockd --acl`) needs a token, and one on a TLS port (`--tls-port`) a
+//! [`ClientTls`] (features `client` and `tls`): `Client::builder().tls(tls).auth(token)`. With a
+//! token, the client sends `ext` when it connects and, if the server offers `auth`,
+//! authenticates before any request; a refused token fails every request with
+//! [`Error::AuthFailed`].
 
 mod config;
 mod error;
 mod task;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::Verb;
-use config::Settings;
 pub use config::Target;
+use config::{Credentials, Settings};
 pub use error::Error;
-use task::{Call, DISABLED, LINE_TOO_LONG, Shape};
+use task::{Call, DISABLED, Shape};
+#[cfg(feature = "tls")]
+pub use tls::ClientTls;
 
 /// Options for a [`Client`].
 #[derive(Debug, Clone)]
@@ -46,6 +57,9 @@ impl Default for Builder {
                 connect_timeout: Duration::from_secs(5),
                 reply_timeout: Duration::from_secs(5),
                 multi_line_idle: Duration::from_millis(100),
+                auth: None,
+                #[cfg(feature = "tls")]
+                tls: None,
             },
         }
     }
@@ -70,15 +84,47 @@ impl Builder {
         self
     }
 
+    /// Authenticates with `token` (`auth TOKEN`) when the server offers `auth`.
+    pub fn auth(mut self, token: impl Into<String>) -> Self {
+        self.settings.auth = Some(Credentials {
+            user: None,
+            token: token.into(),
+        });
+        self
+    }
+
+    /// Authenticates as `user` with `token` (`auth USER TOKEN`) when the server offers `auth`.
+    pub fn auth_user(mut self, user: impl Into<String>, token: impl Into<String>) -> Self {
+        self.settings.auth = Some(Credentials {
+            user: Some(user.into()),
+            token: token.into(),
+        });
+        self
+    }
+
+    /// Speaks TLS to TCP targets (features `client` and `tls`); the handshake counts in the
+    /// connect timeout.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.settings.tls = Some(tls);
+        self
+    }
+
     /// Starts connecting to `target`; returns at once (needs a Tokio runtime).
     pub fn connect(self, target: Target) -> Client {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(task::run(target, self.settings, rx));
+        let extensions = Arc::new(tokio::sync::OnceCell::new());
+        let task = tokio::spawn(task::run(target, self.settings, rx, extensions.clone()));
         Client {
             tx,
             task,
-            extensions: tokio::sync::OnceCell::new(),
+            extensions,
         }
+    }
+
+    /// Starts connecting to `host:port`; returns at once.
+    pub fn connect_to(self, addr: impl Into<String>) -> Client {
+        self.connect(Target::Tcp(addr.into()))
     }
 }
 
@@ -87,7 +133,9 @@ impl Builder {
 pub struct Client {
     tx: mpsc::UnboundedSender<Call>,
     task: tokio::task::JoinHandle<()>,
-    extensions: tokio::sync::OnceCell<bool>,
+    /// Whether the server answers `ext`: found out by the first extension call, or when
+    /// connecting with credentials.
+    extensions: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 fn check(name: &[u8]) -> Result<(), Error> {
@@ -173,9 +221,10 @@ impl Client {
         let lines = self.call(verb, arg, Shape::Many).await?;
         match lines.first().map(Vec::as_slice) {
             Some(l) if l == DISABLED => Err(Error::Disabled { feature }),
-            Some(l) if l == LINE_TOO_LONG => Err(Error::Refused {
-                text: "Line Too Long".into(),
-            }),
+            Some(l) if task::is_refusal(l) => {
+                let (_, text) = status(l)?;
+                Err(Error::from_refusal(text, Duration::ZERO, feature))
+            }
             _ => Ok(lines),
         }
     }
@@ -303,7 +352,7 @@ impl Client {
         let supported = self
             .extensions
             .get_or_try_init(|| async {
-                let lines = self.call(Verb::Ext, b"", Shape::Many).await?;
+                let lines = self.call(Verb::Ext, b"", Shape::Probe).await?;
                 Ok::<_, Error>(lines.first().is_some_and(|l| l.starts_with(b"1 ext")))
             })
             .await?;

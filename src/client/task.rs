@@ -1,19 +1,38 @@
-//! The client's connection task: owns the socket, serves queued requests one at a time (FIFO),
-//! and applies the reply rules of spec §11. Every failure is final for the connection.
+//! The client's connection task: opens the connection (TCP, TLS on TCP, or a Unix socket),
+//! authenticates if it has credentials and the server offers `auth` (found out with `ext`),
+//! then serves queued requests one at a time (FIFO), applying the reply rules of spec §11.
+//! Every failure is final for the connection.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OnceCell, mpsc, oneshot};
 
 use super::config::{Settings, Target};
 use super::error::Error;
 use crate::protocol::reply;
 
-/// The one-line replies that end a multi-line reply at once (§11), without their LF.
+/// The one-line replies that end a multi-line reply at once (§11, §12.1, §15), without their
+/// LF.
 pub(crate) const DISABLED: &[u8] = reply::DISABLED.split_last().unwrap().1;
 pub(crate) const LINE_TOO_LONG: &[u8] = reply::LINE_TOO_LONG.split_last().unwrap().1;
+pub(crate) const AUTH_REQUIRED: &[u8] = reply::AUTH_REQUIRED.split_last().unwrap().1;
+pub(crate) const PERMISSION_DENIED: &[u8] = b"0 Permission Denied";
+pub(crate) const UNAVAILABLE: &[u8] = reply::UNAVAILABLE.split_last().unwrap().1;
+
+/// Whether a first line is a whole (refused) reply to a listing.
+pub(crate) fn is_refusal(line: &[u8]) -> bool {
+    [
+        DISABLED,
+        LINE_TOO_LONG,
+        AUTH_REQUIRED,
+        PERMISSION_DENIED,
+        UNAVAILABLE,
+    ]
+    .contains(&line)
+}
 
 /// How a request's reply ends.
 #[derive(Debug, Clone, Copy)]
@@ -21,8 +40,11 @@ pub(crate) enum Shape {
     /// One line, within the reply timeout plus `extra`.
     One { extra: Duration },
     /// Zero or more lines, ended by `multi_line_idle` of silence, or at once by a first line
-    /// `0 disabled` / `0 Line Too Long`.
+    /// that refuses the request (`0 disabled`, `0 Line Too Long`, …: [`is_refusal`]).
     Many,
+    /// At most one line, within `multi_line_idle` (`ext`: a server without extensions says
+    /// nothing).
+    Probe,
 }
 
 pub(crate) struct Call {
@@ -34,12 +56,18 @@ pub(crate) struct Call {
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-async fn open(target: &Target, timeout: Duration) -> Result<Box<dyn Stream>, Error> {
+async fn open(target: &Target, settings: &Settings) -> Result<Box<dyn Stream>, Error> {
+    let timeout = settings.connect_timeout;
     let connect = async {
         Ok::<Box<dyn Stream>, io::Error>(match target {
             Target::Tcp(addr) => {
                 let s = tokio::net::TcpStream::connect(addr.as_str()).await?;
                 s.set_nodelay(true)?;
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &settings.tls {
+                    let tls: Box<dyn Stream> = Box::new(tls.connect(addr, s).await?);
+                    return Ok(tls);
+                }
                 Box::new(s)
             }
             #[cfg(unix)]
@@ -65,9 +93,10 @@ pub(crate) async fn run(
     target: Target,
     settings: Settings,
     mut calls: mpsc::UnboundedReceiver<Call>,
+    extensions: Arc<OnceCell<bool>>,
 ) {
-    let failure = match open(&target, settings.connect_timeout).await {
-        Ok(stream) => serve(stream, &settings, &mut calls).await,
+    let failure = match open(&target, &settings).await {
+        Ok(stream) => serve(stream, &settings, &mut calls, &extensions).await,
         Err(e) => e,
     };
     while let Some(call) = calls.recv().await {
@@ -79,10 +108,25 @@ async fn serve(
     stream: Box<dyn Stream>,
     settings: &Settings,
     calls: &mut mpsc::UnboundedReceiver<Call>,
+    extensions: &OnceCell<bool>,
 ) -> Error {
     let (rd, mut wr) = tokio::io::split(stream);
     let mut rd = BufReader::new(rd);
     let mut line = Vec::new();
+    if let Some(credentials) = &settings.auth {
+        if let Err(e) = hello(
+            &mut rd,
+            &mut wr,
+            &mut line,
+            settings,
+            credentials,
+            extensions,
+        )
+        .await
+        {
+            return e;
+        }
+    }
     loop {
         // Idle: a line from the server now would answer no request.
         let call = tokio::select! {
@@ -103,7 +147,7 @@ async fn serve(
                 };
             }
         };
-        if let Err(e) = wr.write_all(&call.line).await {
+        if let Err(e) = send(&mut wr, &call.line).await {
             let e = Error::io("sending a request", e);
             let _ = call.reply.send(Err(e.clone()));
             return e;
@@ -121,6 +165,7 @@ async fn serve(
                 }
             }
             Shape::Many => read_many(&mut rd, &mut line, settings.multi_line_idle).await,
+            Shape::Probe => read_probe(&mut rd, &mut line, settings.multi_line_idle).await,
         };
         let fatal = match &result {
             Err(e) if e.is_fatal() => Some(e.clone()),
@@ -133,8 +178,68 @@ async fn serve(
     }
 }
 
-/// Lines until `idle` passes with nothing more; ends at once after `0 disabled` or
-/// `0 Line Too Long` as the first line.
+/// Writes one request and flushes it (over TLS, the bytes are still in rustls until then).
+async fn send<W: AsyncWrite + Unpin>(wr: &mut W, line: &[u8]) -> io::Result<()> {
+    wr.write_all(line).await?;
+    wr.flush().await
+}
+
+/// Before the first request: `ext`, and if the server offers `auth`, `auth [USER] TOKEN`. A
+/// server that does not offer it needs no authentication (§12.1), so nothing more is sent.
+async fn hello<R: AsyncBufReadExt + Unpin, W: AsyncWrite + Unpin>(
+    rd: &mut R,
+    wr: &mut W,
+    line: &mut Vec<u8>,
+    settings: &Settings,
+    credentials: &super::config::Credentials,
+    extensions: &OnceCell<bool>,
+) -> Result<(), Error> {
+    let auth = credentials
+        .line()
+        .map_err(|why| Error::AuthFailed { reason: why.into() })?;
+    send(wr, b"ext\n")
+        .await
+        .map_err(|e| Error::io("sending ext", e))?;
+    // A client with credentials expects a server that answers `ext`: it waits the reply
+    // timeout, not the multi-line idle, so a slow link cannot make it skip `auth`.
+    let ext = read_probe(rd, line, settings.reply_timeout).await?;
+    let words = ext.first().filter(|l| l.starts_with(b"1 ext"));
+    let _ = extensions.set(words.is_some());
+    let offered = words.is_some_and(|l| l.split(|&b| b == b' ').any(|w| w == b"auth"));
+    if !offered {
+        return Ok(());
+    }
+    send(wr, &auth)
+        .await
+        .map_err(|e| Error::io("sending auth", e))?;
+    match tokio::time::timeout(settings.reply_timeout, read_line(rd, line)).await {
+        Ok(Ok(true)) if line.starts_with(b"1 ") => Ok(()),
+        Ok(Ok(true)) => Err(Error::AuthFailed {
+            reason: String::from_utf8_lossy(line.strip_prefix(b"0 ").unwrap_or(line)).into_owned(),
+        }),
+        Ok(Ok(false)) => Err(Error::io("awaiting the auth reply", server_closed())),
+        Ok(Err(e)) => Err(Error::io("awaiting the auth reply", e)),
+        Err(_) => Err(Error::ReplyTimeout {
+            request: "auth".into(),
+        }),
+    }
+}
+
+/// At most one line within `idle`.
+async fn read_probe<R: AsyncBufReadExt + Unpin>(
+    rd: &mut R,
+    line: &mut Vec<u8>,
+    idle: Duration,
+) -> Result<Vec<Vec<u8>>, Error> {
+    match tokio::time::timeout(idle, read_line(rd, line)).await {
+        Err(_) | Ok(Ok(false)) => Ok(Vec::new()),
+        Ok(Ok(true)) => Ok(vec![line.clone()]),
+        Ok(Err(e)) => Err(Error::io("reading a reply", e)),
+    }
+}
+
+/// Lines until `idle` passes with nothing more; ends at once after a first line that refuses
+/// the request ([`is_refusal`]).
 async fn read_many<R: AsyncBufReadExt + Unpin>(
     rd: &mut R,
     line: &mut Vec<u8>,
@@ -145,8 +250,7 @@ async fn read_many<R: AsyncBufReadExt + Unpin>(
         match tokio::time::timeout(idle, read_line(rd, line)).await {
             Err(_) => return Ok(lines),
             Ok(Ok(true)) => {
-                let first_is_final =
-                    lines.is_empty() && (line == DISABLED || line == LINE_TOO_LONG);
+                let first_is_final = lines.is_empty() && is_refusal(line);
                 lines.push(line.clone());
                 if first_is_final {
                     return Ok(lines);

@@ -61,9 +61,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-pub use config::HttpConfig;
 #[cfg(feature = "tls")]
 pub use crate::tls::TlsFiles;
+pub use config::HttpConfig;
 
 use crate::LockManager;
 

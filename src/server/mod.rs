@@ -49,14 +49,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+#[cfg(feature = "tls")]
+pub use crate::tls::TlsFiles;
 pub use commands::SHARED_NAMESPACE_PREFIX;
 pub use config::{Config, KeepaliveProbes};
 #[cfg(unix)]
 pub use listener::{UnixSocketGuard, bind_unix, raise_fd_limit, tcp_peer_id};
 pub use run::{Listeners, run};
 pub use stats::ServerStats;
-#[cfg(feature = "tls")]
-pub use crate::tls::TlsFiles;
 
 use crate::LockManager;
 use listener::{Acceptor, TcpAcceptor, accept_loop};

@@ -117,9 +117,7 @@ pub async fn run(server: &Server, listeners: Listeners, shutdown: impl Future) -
             let tls = async {
                 #[cfg(feature = "tls")]
                 if let Some((l, files)) = https {
-                    return http
-                        .serve_tls(l, files, std::future::pending::<()>())
-                        .await;
+                    return http.serve_tls(l, files, std::future::pending::<()>()).await;
                 }
                 Ok::<(), io::Error>(())
             };
