@@ -1,5 +1,10 @@
 //! Socket-level conformance tests of the lockd server against the conformance checklist
 //! (`docs/protocol.md` §14): a server on 127.0.0.1:0, raw bytes compared exactly.
+//!
+//! The same tests run over other set-ups: `LOCKD_TEST_TABLE=etcd` serves the etcd cluster's
+//! table, and `LOCKD_TEST_TRANSPORT=socat-tls` (feature `tls`) serves only a TLS port, each test
+//! client reaching it through its own `socat` process (plaintext in, TLS out, the server's
+//! certificate checked against a CA the run makes), as a client without TLS of its own would.
 //! No sleeps order anything: every step waits for the bytes it expects, and "no reply" is proven
 //! by the next request's reply arriving first.
 #![cfg(feature = "tcp-server")]
@@ -15,6 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 #[cfg(feature = "etcd")]
 mod etcd_common;
 mod line_client;
+#[cfg(feature = "tls")]
+mod tls_common;
 use line_client::{Client, stat};
 
 /// Which lock table the servers of this run serve: in memory (the default), or the etcd
@@ -30,6 +37,18 @@ fn etcd_mode() -> bool {
     std::env::var("LOCKD_TEST_TABLE").as_deref() == Ok("etcd")
 }
 
+fn tunnel_mode() -> bool {
+    std::env::var("LOCKD_TEST_TRANSPORT").as_deref() == Ok("socat-tls")
+}
+
+/// Skips a test that needs direct connections (returns true), saying why.
+fn direct_only(why: &str) -> bool {
+    if tunnel_mode() {
+        eprintln!("skipped through the TLS tunnel: {why}");
+    }
+    tunnel_mode()
+}
+
 /// Skips a test that cannot hold on a cluster (returns true), saying why.
 fn memory_only(why: &str) -> bool {
     if etcd_mode() {
@@ -39,10 +58,13 @@ fn memory_only(why: &str) -> bool {
 }
 
 struct TestServer {
+    /// The server's listener: its TLS port in tunnel mode.
     addr: SocketAddr,
     handle: Handle,
     table: Table,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// In tunnel mode, the CA file `socat` checks the server's certificate against.
+    ca: Option<std::path::PathBuf>,
 }
 
 impl TestServer {
@@ -125,6 +147,26 @@ async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = server.handle();
+    if tunnel_mode() {
+        #[cfg(feature = "tls")]
+        {
+            let (files, ca) = tunnel_certificates();
+            let task = tokio::spawn(async move {
+                server
+                    .serve_tls(listener, files, std::future::pending::<()>())
+                    .await
+            });
+            return TestServer {
+                addr,
+                handle,
+                table,
+                task,
+                ca: Some(ca),
+            };
+        }
+        #[cfg(not(feature = "tls"))]
+        panic!("LOCKD_TEST_TRANSPORT=socat-tls needs feature tls");
+    }
     let task =
         tokio::spawn(async move { server.serve(listener, std::future::pending::<()>()).await });
     TestServer {
@@ -132,7 +174,99 @@ async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
         handle,
         table,
         task,
+        ca: None,
     }
+}
+
+/// The server's certificate files and the CA file that vouches for them (made once a run).
+#[cfg(feature = "tls")]
+fn tunnel_certificates() -> (lockd::server::TlsFiles, std::path::PathBuf) {
+    static FILES: std::sync::OnceLock<(
+        std::path::PathBuf,
+        std::path::PathBuf,
+        std::path::PathBuf,
+    )> = std::sync::OnceLock::new();
+    let (cert, key, ca) = FILES.get_or_init(|| {
+        let ca = tls_common::Ca::new("lockd conformance CA");
+        let (cert, key) = ca.leaf("localhost", &["localhost", "127.0.0.1"], false);
+        let d = tls_common::dir("conformance");
+        (
+            tls_common::write(&d, "cert.pem", &cert),
+            tls_common::write(&d, "key.pem", &key),
+            tls_common::write(&d, "ca.pem", &ca.cert.pem()),
+        )
+    });
+    (lockd::server::TlsFiles::new(cert, key), ca.clone())
+}
+
+/// A free loopback port (bound, then let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One client's own `socat`: it takes one plaintext connection on a port of its own and
+/// carries it over TLS to `tls`, from a source port chosen here, so the id the server gives
+/// the connection is known. It returns once socat's TLS handshake is done (so the server has
+/// the connection, as it would have a direct one). Half-closes are passed on (`close_notify`),
+/// and `-t 5` gives the server's last replies time to come back after one.
+async fn through_socat(
+    tls: SocketAddr,
+    ca: &std::path::Path,
+) -> (TcpStream, String, Option<line_client::Tunnel>) {
+    use std::io::BufRead;
+    for _ in 0..20 {
+        let (listen, source) = (free_port(), free_port());
+        let mut child = std::process::Command::new("socat")
+            .args([
+                "-d".to_string(),
+                "-d".to_string(),
+                "-t5".to_string(),
+                "-T120".to_string(),
+                format!("TCP-LISTEN:{listen},bind=127.0.0.1,reuseaddr,accept-timeout=30"),
+                format!(
+                    "OPENSSL:{tls},bind=127.0.0.1:{source},cafile={},commonname=localhost,nodelay",
+                    ca.display()
+                ),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("socat (Debian package socat; .ci/run installs it)");
+        // socat's log: "listening" once it accepts, "starting data transfer loop" once the TLS
+        // connection is up. Read to its end, so socat never blocks on it.
+        let (events, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let log = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = events.send(true);
+                } else if line.contains("starting data transfer loop") {
+                    let _ = events.send(false);
+                }
+            }
+        });
+        let tunnel = line_client::Tunnel(child);
+        let listening = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await;
+        if listening != Ok(Some(true)) {
+            continue; // a port was taken meanwhile (socat exited): again, with others
+        }
+        let stream = TcpStream::connect(("127.0.0.1", listen)).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        // Up, or refused (socat exits: the client reads the end of its stream, as it would
+        // from a server that closed a direct connection at once).
+        let up = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await;
+        assert!(
+            up.is_ok(),
+            "socat's TLS connection to the server: neither up nor refused"
+        );
+        return (stream, format!("127.0.0.1:{source}"), Some(tunnel));
+    }
+    panic!("socat never listened");
 }
 
 async fn start() -> TestServer {
@@ -142,6 +276,17 @@ async fn start() -> TestServer {
 impl line_client::Target for TestServer {
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    async fn open(&self) -> (TcpStream, String, Option<line_client::Tunnel>) {
+        match &self.ca {
+            Some(ca) => through_socat(self.addr, ca).await,
+            None => {
+                let stream = TcpStream::connect(self.addr).await.unwrap();
+                let id = stream.local_addr().unwrap().to_string();
+                (stream, id, None)
+            }
+        }
     }
 }
 
@@ -550,7 +695,7 @@ async fn limits_connections_and_locks_per_session() {
     a.ask("sg l4\n", "0 Shared Lock Get Failure: l4\n").await;
     a.ask("g l1\n", "1 Lock Get Success: l1\n").await; // re-gets still succeed
     // A third connection is closed at once with nothing sent.
-    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let mut c = Client::connect(&s).await.stream;
     let _ = c.write_all(b"q\n").await;
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut rest)).await;
@@ -607,6 +752,9 @@ fn peer_ids() {
 
 #[tokio::test]
 async fn a_thousand_clients_killed_abruptly_free_every_lock() {
+    if direct_only("a thousand socat processes; two hundred clients are tunnelled elsewhere") {
+        return;
+    }
     let s = start().await;
     let mut clients = Vec::new();
     for i in 0..1000 {
@@ -983,6 +1131,11 @@ async fn node_suite_stats_deltas_in_all_four_configurations() {
 /// it by the time that request is processed, on a multi-threaded runtime too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orphaned_lock_is_free_for_the_very_next_request() {
+    if direct_only(
+        "a tunnel passes a client's close on later than its next request on another connection",
+    ) {
+        return;
+    }
     let s = start().await;
     let mut b = Client::connect(&s).await;
     let mut failures = 0;

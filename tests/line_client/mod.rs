@@ -11,6 +11,25 @@ use tokio::net::TcpStream;
 /// Something a client can connect to.
 pub trait Target {
     fn addr(&self) -> SocketAddr;
+
+    /// A connection to it: the stream, the id the server gives it, and whatever must live as
+    /// long as the connection (a tunnel process). Plain TCP to `addr` unless overridden.
+    async fn open(&self) -> (TcpStream, String, Option<Tunnel>) {
+        let stream = TcpStream::connect(self.addr()).await.unwrap();
+        let id = stream.local_addr().unwrap().to_string();
+        (stream, id, None)
+    }
+}
+
+/// A process carrying one connection (a TLS tunnel), stopped and reaped with its client: the
+/// server then sees its connection end, as it would a direct one's.
+pub struct Tunnel(pub std::process::Child);
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl Target for SocketAddr {
@@ -22,13 +41,13 @@ impl Target for SocketAddr {
 pub struct Client {
     pub stream: TcpStream,
     pub id: String,
+    pub tunnel: Option<Tunnel>,
 }
 
 impl Client {
     pub async fn connect(server: &impl Target) -> Client {
-        let stream = TcpStream::connect(server.addr()).await.unwrap();
-        let id = stream.local_addr().unwrap().to_string();
-        Client { stream, id }
+        let (stream, id, tunnel) = server.open().await;
+        Client { stream, id, tunnel }
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
