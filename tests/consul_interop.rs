@@ -6,6 +6,8 @@
 #![cfg(feature = "http")]
 
 mod support;
+#[cfg(feature = "tls")]
+mod tls_common;
 
 use std::path::Path;
 use std::process::Command;
@@ -93,4 +95,50 @@ async fn python_consul_and_py_consul() {
         let key = format!("watched/{package}");
         run(&api, &server, &key, "python3", args, env).await;
     }
+}
+
+/// python-consul and py-consul over HTTPS (feature `tls`): the same calls, the server's
+/// certificate checked against the test's CA, the watched key written over plaintext HTTP to
+/// the same server.
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_consul_and_py_consul_over_https() {
+    if !clients_ready() {
+        return;
+    }
+    let ca = tls_common::Ca::new("lockd interop CA");
+    let (cert, key) = ca.leaf("localhost", &["localhost"], false);
+    let d = tls_common::dir("interop-https");
+    let files = lockd::http::TlsFiles::new(
+        tls_common::write(&d, "cert.pem", &cert),
+        tls_common::write(&d, "key.pem", &key),
+    );
+    let ca_file = tls_common::write(&d, "ca.pem", &ca.cert.pem());
+    let (api, server) = start_server(LockManager::new(), config()).await;
+    let listener = server
+        .bind_addr("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let serving = server.clone();
+    tokio::spawn(async move {
+        serving
+            .serve_tls(listener, files, std::future::pending::<()>())
+            .await
+    });
+    for package in ["python-consul", "py-consul"] {
+        let path = Path::new("target/interop/py").join(package);
+        let args = vec![
+            "tests/interop/python_consul.py".into(),
+            port.clone(),
+            package.into(),
+        ];
+        let env = vec![
+            ("PYTHONPATH", path.display().to_string()),
+            ("CONSUL_CACERT", ca_file.display().to_string()),
+        ];
+        let key = format!("watched/https/{package}");
+        run(&api, &server, &key, "python3", args, env).await;
+    }
+    std::fs::remove_dir_all(d).unwrap();
 }

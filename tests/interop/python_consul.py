@@ -1,6 +1,8 @@
 """Interop: python-consul 1.1.0 or py-consul 1.8.0 (whichever `consul` module is on sys.path)
 against lockd's HTTP API. Usage: PYTHONPATH=<install dir> WATCH_KEY=<key> python3
-python_consul.py PORT NAME; the caller writes "v2" to WATCH_KEY once a query parks on it."""
+python_consul.py PORT NAME; the caller writes "v2" to WATCH_KEY once a query parks on it.
+With CONSUL_CACERT=<CA file> it speaks HTTPS to localhost:PORT, checking the server's
+certificate against that CA."""
 import os
 import sys
 import time
@@ -9,7 +11,10 @@ import consul
 
 port, name = int(sys.argv[1]), sys.argv[2]
 run = "%s-%x" % (name, int(time.time() * 1000))  # keys of this run
-c = consul.Consul(host="127.0.0.1", port=port)
+if os.environ.get("CONSUL_CACERT"):
+    c = consul.Consul(host="localhost", port=port, scheme="https", verify=os.environ["CONSUL_CACERT"])
+else:
+    c = consul.Consul(host="127.0.0.1", port=port)
 
 # Lower-case session fields (python sends `lockdelay`, `behavior`, `ttl`).
 a = c.session.create(name="a", lock_delay=0, behavior="delete", ttl=30)
