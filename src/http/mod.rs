@@ -370,12 +370,9 @@ impl HttpServer {
                         let serving = async {
                             #[cfg(feature = "tls")]
                             if let Some(tls) = tls {
-                                match tls.handshake(stream).await {
-                                    Ok((stream, _)) => conn::serve(shared, stream, local).await,
-                                    Err(e) => tracing::debug!(error = %e,
-                                        "https: connection closed before its first request"),
-                                }
-                                return;
+                                // Boxed: a TLS connection's state is larger, and a plaintext
+                                // connection's task must not reserve room for it.
+                                return Box::pin(serve_tls_conn(tls, shared, stream, local)).await;
                             }
                             conn::serve(shared, stream, local).await
                         };
@@ -392,6 +389,20 @@ impl HttpServer {
         }
         self.stop.send_replace(true);
         Ok(())
+    }
+}
+
+/// One HTTPS connection: the TLS handshake, then requests.
+#[cfg(feature = "tls")]
+async fn serve_tls_conn(
+    tls: Arc<crate::tls::Tls>,
+    shared: Arc<handler::Shared>,
+    stream: tokio::net::TcpStream,
+    local: std::net::SocketAddr,
+) {
+    match tls.handshake(stream).await {
+        Ok((stream, _)) => conn::serve(shared, stream, local).await,
+        Err(e) => tracing::debug!(error = %e, "https: connection closed before its first request"),
     }
 }
 
