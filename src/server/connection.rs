@@ -29,6 +29,10 @@ use crate::protocol::{Frame, Line, LineDecoder, parse_line, reply};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
+/// An idle connection's read goes to a buffer of this size inside its task, so that thousands
+/// of idle connections hold no read buffer each; a read that fills it marks the client busy
+/// (pipelining), and its next reads go straight to `READ_CHUNK`-sized input again.
+const IDLE_READ: usize = 512;
 /// How long past its deadline a wait's reply may be late (the table's own last look) before
 /// the wait is answered with its timeout line regardless.
 const DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -89,6 +93,7 @@ pub(crate) async fn serve<S, T>(
         input: Vec::new(),
         at: 0,
         eof: false,
+        busy: false,
         out: Vec::new(),
         stop,
         idle: &idle,
@@ -125,6 +130,8 @@ pub(crate) struct Connection<'a, S, T: Table> {
     at: usize,
     /// The peer has half-closed: nothing more will be read.
     eof: bool,
+    /// The last read was large: the client sends more than one request at a time.
+    busy: bool,
     /// Replies not sent yet.
     out: Vec<u8>,
     stop: watch::Receiver<bool>,
@@ -210,12 +217,20 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
             &mut self.stop,
             self.conn.session,
         );
+        let small = input.is_empty() && !self.busy;
         let read = async {
+            let read = async {
+                if small {
+                    read_small(stream, input, eof).await
+                } else {
+                    read_some(stream, input, eof).await
+                }
+            };
             match timeout {
-                Some(limit) => tokio::time::timeout(limit, read_some(stream, input, eof))
+                Some(limit) => tokio::time::timeout(limit, read)
                     .await
                     .unwrap_or(Err(EndReason::IdleTimeout)),
-                None => read_some(stream, input, eof).await,
+                None => read.await,
             }
         };
         let r = tokio::select! {
@@ -226,7 +241,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
             r = read => r,
         };
         self.idle.store(false, Ordering::SeqCst);
-        r
+        let n = r?;
+        self.busy = n >= IDLE_READ;
+        Ok(())
     }
 
     /// Handles one frame: its reply goes to the pending output (sent once it reaches the cap);
@@ -348,32 +365,55 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, T: Table> Connection<'a, S, T> {
         r
     }
 
-    /// Gives back buffer memory beyond what an ordinary request needs, once drained.
+    /// Gives back buffer memory beyond what an ordinary request needs, once drained; a client
+    /// that is not busy keeps no read-sized input buffer while it idles.
     fn shrink(&mut self) {
         if self.out.capacity() > KEEP_CAPACITY {
             self.out = Vec::new();
         }
-        if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
+        let keep = if self.busy { KEEP_CAPACITY } else { IDLE_READ };
+        if self.input.is_empty() && self.input.capacity() > keep {
             self.input = Vec::new();
         }
     }
 }
 
-/// Appends one read to `input`; `Ok` also at EOF (recorded in `eof`). Cancel safe (`read_buf`
-/// appends only what it read), which matters: while a line waits, this read races the wait and
-/// is dropped when the wait ends first.
+/// Appends one read to `input`; the bytes read, 0 at EOF (recorded in `eof`). Cancel safe
+/// (`read_buf` appends only what it read), which matters: while a line waits, this read races
+/// the wait and is dropped when the wait ends first.
 async fn read_some<R: AsyncRead + Unpin>(
     rd: &mut R,
     input: &mut Vec<u8>,
     eof: &mut bool,
-) -> Result<(), Ended> {
+) -> Result<usize, Ended> {
     input.reserve(READ_CHUNK);
     match rd.read_buf(input).await {
         Ok(0) => {
             *eof = true;
-            Ok(())
+            Ok(0)
         }
-        Ok(_) => Ok(()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(EndReason::Failed),
+    }
+}
+
+/// As `read_some`, for an idle connection: at most `IDLE_READ` bytes, read into the task's own
+/// buffer and then appended, so that waiting for them holds no heap buffer. Cancel safe too.
+async fn read_small<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    input: &mut Vec<u8>,
+    eof: &mut bool,
+) -> Result<usize, Ended> {
+    let mut small = [0u8; IDLE_READ];
+    match rd.read(&mut small).await {
+        Ok(0) => {
+            *eof = true;
+            Ok(0)
+        }
+        Ok(n) => {
+            input.extend_from_slice(&small[..n]);
+            Ok(n)
+        }
         Err(_) => Err(EndReason::Failed),
     }
 }
