@@ -124,6 +124,12 @@ pub use duration::{parse_duration, parse_duration_or};
 
 /// The README's Rust examples, compiled and run as doc tests so they cannot rot (with
 /// `--all-features`, as `.ci/run` does: they use the network frontends and the etcd backend).
-#[cfg(all(doctest, feature = "tcp-server", feature = "etcd"))]
+#[cfg(all(
+    doctest,
+    feature = "tcp-server",
+    feature = "etcd",
+    feature = "client",
+    feature = "tls"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
