@@ -19,8 +19,12 @@ cargo build --release --features cli,http,tls --bin lockd --example idle_memory 
 CLIENT=target/release/examples/idle_memory
 
 dir=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+server=""; gen=""
+# Only processes this script started and has not yet reaped.
+cleanup() {
+  for p in $gen $server; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
 trap cleanup EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -subj "/CN=lockd bench CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
@@ -41,12 +45,17 @@ measure() {
   while [ "$1" != "--" ]; do client+=("$1"); shift; done; shift
   target/release/lockd --log warn --max-connections $((N + 100)) \
     --http-max-connections $((N + 100)) "$@" &
-  local server=$!; pids+=("$server")
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  server=$!
+  local up=""
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { up=1; break; }
+    sleep 0.1
+  done
+  [ -n "$up" ] || { echo "lockd $* never listened on $port" >&2; exit 1; }
   local before; before=$(rss "$server")
-  local fifo; fifo=$(mktemp -u); mkfifo "$fifo"
+  local fifo="$dir/fifo"; rm -f "$fifo"; mkfifo "$fifo"
   "$CLIENT" "${client[@]}" --n "$N" < "$fifo" > "$fifo.out" &
-  local gen=$!
+  gen=$!
   exec 4>"$fifo"
   until grep -q "^ready" "$fifo.out" 2>/dev/null; do
     kill -0 "$gen" 2>/dev/null || { cat "$fifo.out" >&2; echo "the client failed" >&2; exit 1; }
@@ -54,10 +63,9 @@ measure() {
   done
   local held; held=$(rss "$server")
   echo >&4; exec 4>&-
-  wait "$gen"
+  wait "$gen"; gen=""
   local after; after=$(grep -o '[0-9]* ms after\|woken in [0-9]* µs' "$fifo.out")
-  rm -f "$fifo" "$fifo.out"
-  kill "$server"; wait "$server" 2>/dev/null || true
+  kill "$server"; wait "$server" 2>/dev/null || true; server=""
   echo "| $label | $((held / 1024)) MB (idle server: $((before / 1024)) MB) | $(( (held - before) * 1024 / N )) B | $after |"
 }
 

@@ -11,8 +11,8 @@
 //! - `--serve-bare ADDR`: the ceiling: hyper answering every request `200 OK` with `true`.
 //!
 //! ```sh
-//! cargo run --release --features tcp-server,http --example http_load -- --serve-bare 127.0.0.1:18600 &
-//! cargo run --release --features tcp-server,http --example http_load -- --addr 127.0.0.1:18600 --bare
+//! cargo run --release --features cli,http --example http_load -- --serve-bare 127.0.0.1:18600 &
+//! cargo run --release --features cli,http --example http_load -- --addr 127.0.0.1:18600 --bare
 //! ```
 
 use std::convert::Infallible;

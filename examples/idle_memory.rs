@@ -7,7 +7,7 @@
 //! (lockd), or the time one write takes to answer its parked query (HTTP).
 //!
 //! ```sh
-//! cargo run --release --features tcp-server,http,tls --example idle_memory -- --lockd 127.0.0.1:9999 --n 1000
+//! cargo run --release --features cli,http,tls --example idle_memory -- --lockd 127.0.0.1:9999 --n 1000
 //! ```
 
 use std::sync::Arc;

@@ -10,8 +10,8 @@
 //! server took until `q` shows no locks left (for the memory and release-time targets).
 //!
 //! ```sh
-//! cargo run --release --features tcp-server --example loadgen -- -c 50 -p 16 -d 10
-//! cargo run --release --features tcp-server --example loadgen -- --mode redis --addr 127.0.0.1:6379
+//! cargo run --release --features cli --example loadgen -- -c 50 -p 16 -d 10
+//! cargo run --release --features cli --example loadgen -- --mode redis --addr 127.0.0.1:6379
 //! ```
 
 use std::collections::VecDeque;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Where a TLS listener's certificates come from.
 #[derive(Debug, Clone)]
@@ -44,6 +45,12 @@ impl TlsFiles {
         self
     }
 
+    /// Loads the files once, as a server does before its first connection; the error says
+    /// which file and why. (Serving checks them anyway: this is for failing before binding.)
+    pub fn check(&self) -> io::Result<()> {
+        load(self).map(drop)
+    }
+
     fn paths(&self) -> impl Iterator<Item = &Path> {
         [Some(&self.cert), Some(&self.key), self.client_ca.as_ref()]
             .into_iter()
@@ -60,40 +67,57 @@ fn read(path: &Path) -> io::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
-fn invalid(path: &Path, why: impl std::fmt::Display) -> io::Error {
+/// An error about the file at `path`.
+pub(crate) fn invalid(path: &Path, why: impl std::fmt::Display) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!("{}: {why}", path.display()),
     )
 }
 
+/// A certificate chain from a PEM file: at least one certificate, leaf first.
+pub(crate) fn pem_certs(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
+    certs_or(path, "no certificate in it")
+}
+
+fn certs_or(path: &Path, none: &str) -> io::Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = rustls_pemfile::certs(&mut read(path)?.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid(path, e))?;
+    if certs.is_empty() {
+        return Err(invalid(path, none));
+    }
+    Ok(certs)
+}
+
+/// The first private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
+pub(crate) fn pem_key(path: &Path) -> io::Result<PrivateKeyDer<'static>> {
+    rustls_pemfile::private_key(&mut read(path)?.as_slice())
+        .map_err(|e| invalid(path, e))?
+        .ok_or_else(|| invalid(path, "no private key in it"))
+}
+
+/// The CA certificates of a PEM file, as trust roots: at least one.
+pub(crate) fn pem_roots(path: &Path) -> io::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs_or(path, "no CA certificate in it")? {
+        roots.add(cert).map_err(|e| invalid(path, e))?;
+    }
+    Ok(roots)
+}
+
 /// Builds a rustls server configuration from the files.
 fn load(files: &TlsFiles) -> io::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs: Vec<_> = rustls_pemfile::certs(&mut read(&files.cert)?.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| invalid(&files.cert, e))?;
-    if certs.is_empty() {
-        return Err(invalid(&files.cert, "no certificate in it"));
-    }
-    let key = rustls_pemfile::private_key(&mut read(&files.key)?.as_slice())
-        .map_err(|e| invalid(&files.key, e))?
-        .ok_or_else(|| invalid(&files.key, "no private key in it"))?;
+    let certs = pem_certs(&files.cert)?;
+    let key = pem_key(&files.key)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?;
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
-                roots
-                    .add(cert.map_err(|e| invalid(ca, e))?)
-                    .map_err(|e| invalid(ca, e))?;
-            }
-            if roots.is_empty() {
-                return Err(invalid(ca, "no CA certificate in it"));
-            }
+            let roots = pem_roots(ca)?;
             let verifier =
                 rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
                     .build()

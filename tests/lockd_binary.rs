@@ -108,6 +108,20 @@ fn help_documents_every_option() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
+    #[cfg(feature = "tls")]
+    for flag in [
+        "--tls-port",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-client-ca",
+        "--tls-handshake-timeout",
+        "--no-plaintext",
+        "LOCKD_TLS_CERT",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    #[cfg(all(feature = "tls", feature = "http"))]
+    assert!(help.contains("--https"), "--help lacks --https");
     #[cfg(feature = "etcd")]
     for flag in [
         "--etcd ",
@@ -740,5 +754,31 @@ fn tls_only_with_no_plaintext_and_its_files_checked_at_start() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    // TLS files, or a client CA, without any TLS listener: refused, not ignored.
+    for args in [
+        vec!["--tls-client-ca", cert_arg],
+        vec!["--tls-cert", cert_arg, "--tls-key", key_arg],
+    ] {
+        let out = Command::new(BIN)
+            .args(["--port", "0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("need a TLS listener"), "{stderr}");
+    }
+    // --https checks the same files before it binds (a broken key: a startup error).
+    #[cfg(feature = "http")]
+    {
+        let out = Command::new(BIN)
+            .args(["--port", "0", "--https", "127.0.0.1:0"])
+            .args(["--tls-cert", cert_arg, "--tls-key", key_arg])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("key.pem"), "{stderr}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -167,6 +167,8 @@ async fn glockd_style_crlf_replies_and_no_extensions() {
         "g a" => Some("1 Lock Get Success: a\r\n"),
         "i a" => Some("\r\n1 Lock Is Locked: a\r\n"), // blank lines are ignored
         "d" => Some("a: 10.0.0.1:5\r\nb: 10.0.0.2:6\r\n"),
+        // The discovery sentinel after `ext`, answered as any `i`.
+        "i lockd-client:ext-probe" => Some("0 Lock Not Locked: lockd-client:ext-probe\r\n"),
         _ => None, // like an old server: silence on ext
     })
     .await;
@@ -181,6 +183,72 @@ async fn glockd_style_crlf_replies_and_no_extensions() {
     assert_eq!(
         c.get_wait("a", Duration::ZERO).await,
         Err(Error::Unsupported)
+    );
+}
+
+/// A fake lockd that answers `ext` only after `delay` (a slow link), offers `auth`, and
+/// records every line it gets.
+async fn slow_ext(delay: Duration) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (seen, lines_seen) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (rd, mut wr) = stream.into_split();
+        let mut lines = BufReader::new(rd).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let reply = match line.as_str() {
+                "ext" => {
+                    tokio::time::sleep(delay).await;
+                    "1 ext gw sgw auth\n".to_string()
+                }
+                "auth s3cret-token" => "1 Auth Success\n".to_string(),
+                l if l.starts_with("i ") => format!("0 Lock Not Locked: {}\n", &l[2..]),
+                l if l.starts_with("gw 0 ") => format!("7 Lock Get Success: {}\n", &l[5..]),
+                l if l.starts_with("g ") => format!("1 Lock Get Success: {}\n", &l[2..]),
+                _ => continue,
+            };
+            let _ = seen.send(line);
+            if wr.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+    (addr, lines_seen)
+}
+
+#[tokio::test]
+async fn a_slow_ext_reply_is_still_taken_for_ext_and_auth_is_sent() {
+    // `ext` answered after 300 ms, past the 50 ms multi-line idle: the client waits for the
+    // sentinel's reply, so it authenticates, and no reply is taken for another request's.
+    let (addr, mut seen) = slow_ext(Duration::from_millis(300)).await;
+    let c = Client::builder()
+        .multi_line_idle(Duration::from_millis(50))
+        .auth("s3cret-token")
+        .connect(Target::Tcp(addr));
+    c.get("x").await.unwrap();
+    let mut lines = Vec::new();
+    while lines.len() < 4 {
+        lines.push(seen.recv().await.unwrap());
+    }
+    assert_eq!(
+        lines,
+        [
+            "ext",
+            "i lockd-client:ext-probe",
+            "auth s3cret-token",
+            "g x"
+        ]
+    );
+    // Without a token, an extension call discovers the same way.
+    let (addr, _seen) = slow_ext(Duration::from_millis(300)).await;
+    let c = Client::builder()
+        .multi_line_idle(Duration::from_millis(50))
+        .connect(Target::Tcp(addr));
+    assert_eq!(c.get_wait("y", Duration::ZERO).await, Ok(7));
+    assert!(
+        c.inspect("y").await.is_ok(),
+        "replies still match their requests"
     );
 }
 

@@ -139,18 +139,25 @@ async fn a_token_for_a_server_without_an_acl_or_without_ext_is_harmless() {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line == "g x" {
                 wr.write_all(b"1 Lock Get Success: x\n").await.unwrap();
+            } else if let Some(name) = line.strip_prefix("i ") {
+                wr.write_all(format!("0 Lock Not Locked: {name}\n").as_bytes())
+                    .await
+                    .unwrap();
             }
             seen.push(line);
         }
         seen
     });
     let c = Client::builder()
-        .reply_timeout(Duration::from_millis(300))
         .auth("s3cret-token")
         .connect_to(addr.to_string());
     c.get("x").await.unwrap();
     c.disconnect().await;
-    assert_eq!(seen.await.unwrap(), ["ext", "g x"], "no auth line was sent");
+    assert_eq!(
+        seen.await.unwrap(),
+        ["ext", "i lockd-client:ext-probe", "g x"],
+        "no auth line was sent"
+    );
 }
 
 #[tokio::test]

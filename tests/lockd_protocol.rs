@@ -199,15 +199,6 @@ fn tunnel_certificates() -> (lockd::server::TlsFiles, std::path::PathBuf) {
     (lockd::server::TlsFiles::new(cert, key), ca.clone())
 }
 
-/// A free loopback port (bound, then let go).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One client's own `socat`: it takes one plaintext connection on a port of its own and
 /// carries it over TLS to `tls`, from a source port chosen here, so the id the server gives
 /// the connection is known. It returns once socat's TLS handshake is done (so the server has
@@ -219,8 +210,8 @@ async fn through_socat(
 ) -> (TcpStream, String, Option<line_client::Tunnel>) {
     use std::io::BufRead;
     for _ in 0..20 {
-        let (listen, source) = (free_port(), free_port());
-        let mut child = std::process::Command::new("socat")
+        let (listen, source) = (line_client::free_port(), line_client::free_port());
+        let mut child = line_client::tunnel_command("socat")
             .args([
                 "-d".to_string(),
                 "-d".to_string(),
@@ -232,39 +223,48 @@ async fn through_socat(
                     ca.display()
                 ),
             ])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("socat (Debian package socat; .ci/run installs it)");
         // socat's log: "listening" once it accepts, "starting data transfer loop" once the TLS
-        // connection is up. Read to its end, so socat never blocks on it.
+        // connection is up, "Address already in use" if a chosen port was taken meanwhile.
+        // Read to its end, so socat never blocks on it.
+        #[derive(Debug, PartialEq)]
+        enum Event {
+            Listening,
+            Up,
+            PortTaken,
+        }
         let (events, mut seen) = tokio::sync::mpsc::unbounded_channel();
         let log = child.stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = events.send(true);
+                let event = if line.contains("listening on") {
+                    Event::Listening
                 } else if line.contains("starting data transfer loop") {
-                    let _ = events.send(false);
-                }
+                    Event::Up
+                } else if line.contains("Address already in use") {
+                    Event::PortTaken
+                } else {
+                    continue;
+                };
+                let _ = events.send(event);
             }
         });
         let tunnel = line_client::Tunnel(child);
         let listening = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await;
-        if listening != Ok(Some(true)) {
-            continue; // a port was taken meanwhile (socat exited): again, with others
+        if listening != Ok(Some(Event::Listening)) {
+            continue; // the listening port was taken meanwhile: again, with others
         }
         let stream = TcpStream::connect(("127.0.0.1", listen)).await.unwrap();
         stream.set_nodelay(true).unwrap();
         // Up, or refused (socat exits: the client reads the end of its stream, as it would
         // from a server that closed a direct connection at once).
-        let up = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await;
-        assert!(
-            up.is_ok(),
-            "socat's TLS connection to the server: neither up nor refused"
-        );
-        return (stream, format!("127.0.0.1:{source}"), Some(tunnel));
+        match tokio::time::timeout(Duration::from_secs(10), seen.recv()).await {
+            Ok(Some(Event::PortTaken)) => continue, // the source port: nothing sent yet
+            Ok(_) => return (stream, format!("127.0.0.1:{source}"), Some(tunnel)),
+            Err(_) => panic!("socat's TLS connection to the server: neither up nor refused"),
+        }
     }
     panic!("socat never listened");
 }
@@ -281,11 +281,7 @@ impl line_client::Target for TestServer {
     async fn open(&self) -> (TcpStream, String, Option<line_client::Tunnel>) {
         match &self.ca {
             Some(ca) => through_socat(self.addr, ca).await,
-            None => {
-                let stream = TcpStream::connect(self.addr).await.unwrap();
-                let id = stream.local_addr().unwrap().to_string();
-                (stream, id, None)
-            }
+            None => line_client::connect_direct(self.addr).await,
         }
     }
 }
@@ -695,10 +691,10 @@ async fn limits_connections_and_locks_per_session() {
     a.ask("sg l4\n", "0 Shared Lock Get Failure: l4\n").await;
     a.ask("g l1\n", "1 Lock Get Success: l1\n").await; // re-gets still succeed
     // A third connection is closed at once with nothing sent.
-    let mut c = Client::connect(&s).await.stream;
-    let _ = c.write_all(b"q\n").await;
+    let mut c = Client::connect(&s).await; // (its tunnel, if any, lives as long)
+    let _ = c.stream.write_all(b"q\n").await;
     let mut rest = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut rest)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.stream.read_to_end(&mut rest)).await;
     assert!(rest.is_empty());
     assert_eq!(stat(&a.stats().await, "connections"), 2);
 }
@@ -1011,7 +1007,16 @@ async fn node_suite_stats_deltas_in_all_four_configurations() {
         let mut c2 = Client::connect(&s).await;
         let mut c3 = Client::connect(&s).await;
         let (i1, i2, i3) = (c1.id.clone(), c2.id.clone(), c3.id.clone());
-        let stats1 = c1.stats().await;
+        // The server counts a connection once it accepts it, which on a busy machine can come
+        // after the client's connect has returned and its first request is read: the first
+        // stats are those that show all three (the deltas below are measured from them).
+        let stats1 = loop {
+            let stats = c1.stats().await;
+            if stat(&stats, "connections") == 3 {
+                break stats;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
         let keys: Vec<_> = stats1.iter().map(|(k, _)| k.clone()).collect();
         let mut sorted = keys.clone();
         sorted.sort();

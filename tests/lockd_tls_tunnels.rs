@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod line_client;
 mod tls_common;
-use line_client::{Client, Tunnel};
+use line_client::{Client, Tunnel, free_port, tunnel_command};
 use tls_common::{Ca, dir, write};
 
 /// The stunnel binary, or None (the test then skips) unless tunnels are required.
@@ -41,14 +41,6 @@ fn stunnel() -> Option<&'static str> {
     None
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Runs stunnel in the foreground with `service` (one `[section]`'s lines) listening on a port
 /// of its own; returns that port once it accepts, and the process (stopped when dropped).
 async fn start_stunnel(bin: &str, d: &Path, service: &str) -> (SocketAddr, Tunnel) {
@@ -58,10 +50,8 @@ async fn start_stunnel(bin: &str, d: &Path, service: &str) -> (SocketAddr, Tunne
         "stunnel.conf",
         &format!("foreground = yes\npid =\n\n[lockd]\naccept = 127.0.0.1:{port}\n{service}\n"),
     );
-    let child = std::process::Command::new(bin)
+    let child = tunnel_command(bin)
         .arg(&conf)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

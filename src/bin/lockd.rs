@@ -172,20 +172,28 @@ impl TlsArgs {
         let https = self.https.is_some();
         #[cfg(not(feature = "http"))]
         let https = false;
+        let given =
+            self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_client_ca.is_some();
+        if self.tls_port.is_none() && !https {
+            if given {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "--tls-cert, --tls-key and --tls-client-ca need a TLS listener: --tls-port \
+                     or --https",
+                ));
+            }
+            return Ok(None);
+        }
+        // A TLS listener has both (clap requires them): load them now, before anything binds.
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             return Ok(None);
         };
-        if self.tls_port.is_none() && !https {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "--tls-cert and --tls-key need a TLS listener: --tls-port or --https",
-            ));
-        }
         let mut files = lockd::server::TlsFiles::new(cert, key);
         files.handshake_timeout = self.tls_handshake_timeout;
         if let Some(ca) = &self.tls_client_ca {
             files = files.client_ca(ca);
         }
+        files.check()?;
         Ok(Some(files))
     }
 }

@@ -184,6 +184,11 @@ impl Client {
             line.extend_from_slice(arg);
         }
         line.push(b'\n');
+        self.send_line(line, shape).await
+    }
+
+    /// Queues one request's bytes (which end with LF) and awaits its reply.
+    async fn send_line(&self, line: Vec<u8>, shape: Shape) -> Result<Vec<Vec<u8>>, Error> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Call { line, shape, reply })
@@ -352,7 +357,9 @@ impl Client {
         let supported = self
             .extensions
             .get_or_try_init(|| async {
-                let lines = self.call(Verb::Ext, b"", Shape::Probe).await?;
+                let lines = self
+                    .send_line(task::DISCOVER.to_vec(), Shape::Discover)
+                    .await?;
                 Ok::<_, Error>(lines.first().is_some_and(|l| l.starts_with(b"1 ext")))
             })
             .await?;

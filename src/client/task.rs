@@ -42,10 +42,19 @@ pub(crate) enum Shape {
     /// Zero or more lines, ended by `multi_line_idle` of silence, or at once by a first line
     /// that refuses the request (`0 disabled`, `0 Line Too Long`, …: [`is_refusal`]).
     Many,
-    /// At most one line, within `multi_line_idle` (`ext`: a server without extensions says
-    /// nothing).
-    Probe,
+    /// `ext` followed by a sentinel request (`DISCOVER`): lines up to the sentinel's reply, each
+    /// within the reply timeout. A server without extensions says nothing to `ext`, but every
+    /// server answers the sentinel, so no reply is ever taken for another's.
+    Discover,
 }
+
+/// The name the discovery sentinel inspects (`i NAME`: it changes nothing).
+pub(crate) const PROBE_NAME: &[u8] = b"lockd-client:ext-probe";
+/// What discovery sends: `ext`, then the sentinel.
+pub(crate) const DISCOVER: &[u8] = b"ext\ni lockd-client:ext-probe\n";
+/// The most lines a discovery reads before the sentinel's reply (a server answers `ext` with
+/// one line or none).
+const DISCOVER_MAX_LINES: usize = 8;
 
 pub(crate) struct Call {
     pub(crate) line: Vec<u8>,
@@ -165,7 +174,7 @@ async fn serve(
                 }
             }
             Shape::Many => read_many(&mut rd, &mut line, settings.multi_line_idle).await,
-            Shape::Probe => read_probe(&mut rd, &mut line, settings.multi_line_idle).await,
+            Shape::Discover => read_discovery(&mut rd, &mut line, settings.reply_timeout).await,
         };
         let fatal = match &result {
             Err(e) if e.is_fatal() => Some(e.clone()),
@@ -184,8 +193,9 @@ async fn send<W: AsyncWrite + Unpin>(wr: &mut W, line: &[u8]) -> io::Result<()> 
     wr.flush().await
 }
 
-/// Before the first request: `ext`, and if the server offers `auth`, `auth [USER] TOKEN`. A
-/// server that does not offer it needs no authentication (§12.1), so nothing more is sent.
+/// Before the first request: `ext` (with its sentinel), and if the server offers `auth`,
+/// `auth [USER] TOKEN`. A server that does not offer it needs no authentication (§12.1), so
+/// nothing more is sent.
 async fn hello<R: AsyncBufReadExt + Unpin, W: AsyncWrite + Unpin>(
     rd: &mut R,
     wr: &mut W,
@@ -197,12 +207,12 @@ async fn hello<R: AsyncBufReadExt + Unpin, W: AsyncWrite + Unpin>(
     let auth = credentials
         .line()
         .map_err(|why| Error::AuthFailed { reason: why.into() })?;
-    send(wr, b"ext\n")
+    send(wr, DISCOVER)
         .await
         .map_err(|e| Error::io("sending ext", e))?;
-    // A client with credentials expects a server that answers `ext`: it waits the reply
-    // timeout, not the multi-line idle, so a slow link cannot make it skip `auth`.
-    let ext = read_probe(rd, line, settings.reply_timeout).await?;
+    // Decided by the sentinel's reply, never by a timeout: a slow link cannot make the client
+    // skip `auth`, nor a late `ext` reply pass for another request's.
+    let ext = read_discovery(rd, line, settings.reply_timeout).await?;
     let words = ext.first().filter(|l| l.starts_with(b"1 ext"));
     let _ = extensions.set(words.is_some());
     let offered = words.is_some_and(|l| l.split(|&b| b == b' ').any(|w| w == b"auth"));
@@ -225,17 +235,45 @@ async fn hello<R: AsyncBufReadExt + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
-/// At most one line within `idle`.
-async fn read_probe<R: AsyncBufReadExt + Unpin>(
+/// The replies to `DISCOVER`: the `1 ext …` line if the server sent one (else nothing), once
+/// the sentinel's reply has come. A reply that does not come within `limit` ends the
+/// connection, as any late reply does (§11).
+async fn read_discovery<R: AsyncBufReadExt + Unpin>(
     rd: &mut R,
     line: &mut Vec<u8>,
-    idle: Duration,
+    limit: Duration,
 ) -> Result<Vec<Vec<u8>>, Error> {
-    match tokio::time::timeout(idle, read_line(rd, line)).await {
-        Err(_) | Ok(Ok(false)) => Ok(Vec::new()),
-        Ok(Ok(true)) => Ok(vec![line.clone()]),
-        Ok(Err(e)) => Err(Error::io("reading a reply", e)),
+    let mut ext = Vec::new();
+    for _ in 0..DISCOVER_MAX_LINES {
+        match tokio::time::timeout(limit, read_line(rd, line)).await {
+            Ok(Ok(true)) if is_sentinel_reply(line) => return Ok(ext),
+            Ok(Ok(true)) => {
+                if line.starts_with(b"1 ext") {
+                    ext = vec![line.clone()];
+                }
+            }
+            Ok(Ok(false)) => return Err(Error::io("awaiting the ext reply", server_closed())),
+            Ok(Err(e)) => return Err(Error::io("awaiting the ext reply", e)),
+            Err(_) => {
+                return Err(Error::ReplyTimeout {
+                    request: "ext".into(),
+                });
+            }
+        }
     }
+    Err(Error::Protocol {
+        message: format!("more than {DISCOVER_MAX_LINES} lines answered `ext`"),
+    })
+}
+
+/// Whether `line` answers the discovery sentinel `i PROBE_NAME`: a lock reply naming it
+/// (`… : lockd-client:ext-probe`, a refusal naming it too), or the refusal of a connection that
+/// has not authenticated.
+fn is_sentinel_reply(line: &[u8]) -> bool {
+    line == AUTH_REQUIRED
+        || line
+            .strip_suffix(PROBE_NAME)
+            .is_some_and(|head| head.ends_with(b": "))
 }
 
 /// Lines until `idle` passes with nothing more; ends at once after a first line that refuses

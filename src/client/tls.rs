@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 /// How a [`Client`](super::Client) speaks TLS: give it to [`Builder::tls`](super::Builder::tls).
 ///
@@ -42,17 +42,6 @@ impl std::fmt::Debug for ClientTls {
     }
 }
 
-fn invalid(path: &Path, why: impl std::fmt::Display) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: {why}", path.display()),
-    )
-}
-
-fn read(path: &Path) -> io::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-}
-
 fn builder() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier> {
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -62,17 +51,7 @@ fn builder() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifie
 impl ClientTls {
     /// Trusts the CA certificates in the PEM file at `path` (and no others).
     pub fn ca_file(path: impl AsRef<Path>) -> io::Result<ClientTls> {
-        let path = path.as_ref();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut read(path)?.as_slice()) {
-            roots
-                .add(cert.map_err(|e| invalid(path, e))?)
-                .map_err(|e| invalid(path, e))?;
-        }
-        if roots.is_empty() {
-            return Err(invalid(path, "no CA certificate in it"));
-        }
-        Ok(ClientTls::with_roots(roots))
+        Ok(ClientTls::with_roots(crate::tls::pem_roots(path.as_ref())?))
     }
 
     /// Trusts the operating system's CA certificates (on Linux, the bundle under `/etc/ssl`;
@@ -114,21 +93,12 @@ impl ClientTls {
         cert: impl AsRef<Path>,
         key: impl AsRef<Path>,
     ) -> io::Result<Self> {
-        let (cert, key) = (cert.as_ref(), key.as_ref());
-        let certs: Vec<CertificateDer<'static>> =
-            rustls_pemfile::certs(&mut read(cert)?.as_slice())
-                .collect::<Result<_, _>>()
-                .map_err(|e| invalid(cert, e))?;
-        if certs.is_empty() {
-            return Err(invalid(cert, "no certificate in it"));
-        }
-        let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-            .map_err(|e| invalid(key, e))?
-            .ok_or_else(|| invalid(key, "no private key in it"))?;
+        let certs = crate::tls::pem_certs(cert.as_ref())?;
+        let key = crate::tls::pem_key(key.as_ref())?;
         let config = builder()
             .with_root_certificates(self.roots.clone())
             .with_client_auth_cert(certs, key)
-            .map_err(|e| invalid(cert, e))?;
+            .map_err(|e| crate::tls::invalid(cert.as_ref(), e))?;
         self.config = Arc::new(config);
         Ok(self)
     }

@@ -270,7 +270,12 @@ impl<S: Transport> Conn<'_, S> {
             return Next::Close;
         }
         if close {
-            let _ = self.stream.shutdown().await; // a FIN after the answer: sent at once
+            // A FIN after the answer (TLS: close_notify first), within the write timeout: a
+            // client that reads nothing cannot hold its connection open this way.
+            let limit = self.shared.config.write_timeout;
+            if timeout(limit, self.stream.shutdown()).await.is_err() {
+                let _ = self.stream.tcp().set_zero_linger();
+            }
             return Next::Close;
         }
         Next::KeepAlive

@@ -411,6 +411,7 @@ async fn read_small<R: AsyncRead + Unpin>(
             Ok(0)
         }
         Ok(n) => {
+            input.reserve_exact(n); // no more than it needs: `shrink` would free the rest
             input.extend_from_slice(&small[..n]);
             Ok(n)
         }

@@ -121,8 +121,15 @@ pub async fn run(server: &Server, listeners: Listeners, shutdown: impl Future) -
                 }
                 Ok::<(), io::Error>(())
             };
-            let (a, b) = tokio::join!(plain, tls);
-            return a.and(b);
+            // The first to fail stops the other (`serve` ends both on its way out).
+            return tokio::try_join!(plain, tls).map(|_| ());
+        }
+        #[cfg(all(feature = "http", feature = "tls"))]
+        if https.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Listeners::https is served by the HttpServer in Listeners::http, which is None",
+            ));
         }
         Ok::<(), io::Error>(())
     };

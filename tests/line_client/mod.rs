@@ -15,15 +15,51 @@ pub trait Target {
     /// A connection to it: the stream, the id the server gives it, and whatever must live as
     /// long as the connection (a tunnel process). Plain TCP to `addr` unless overridden.
     async fn open(&self) -> (TcpStream, String, Option<Tunnel>) {
-        let stream = TcpStream::connect(self.addr()).await.unwrap();
-        let id = stream.local_addr().unwrap().to_string();
-        (stream, id, None)
+        connect_direct(self.addr()).await
     }
 }
 
-/// A process carrying one connection (a TLS tunnel), stopped and reaped with its client: the
+/// A process carrying connections (a TLS tunnel), stopped and reaped with its client: the
 /// server then sees its connection end, as it would a direct one's.
 pub struct Tunnel(pub std::process::Child);
+
+/// A command for a tunnel process (socat, stunnel): no stdin or stdout, and killed if the thread
+/// that started it ends first (a test that panicked or a killed test run leaves none behind).
+pub fn tunnel_command(program: &str) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(program);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    fn die_with_parent() -> std::io::Result<()> {
+        // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches no memory.
+        let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+    // SAFETY: between fork and exec the hook makes one async-signal-safe call (prctl) and
+    // touches no memory of the parent.
+    unsafe { cmd.pre_exec(die_with_parent) };
+    cmd
+}
+
+/// A free loopback port (bound, then let go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain TCP connection to `addr` and the id the server gives it.
+pub async fn connect_direct(addr: SocketAddr) -> (TcpStream, String, Option<Tunnel>) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let id = stream.local_addr().unwrap().to_string();
+    (stream, id, None)
+}
 
 impl Drop for Tunnel {
     fn drop(&mut self) {

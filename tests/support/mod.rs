@@ -90,6 +90,19 @@ pub async fn until_parked(server: &HttpServer, n: usize) {
     }
 }
 
+/// Waits (polling) until `server` has no parked blocking query.
+pub async fn until_unparked(server: &HttpServer) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while server.stats().parked_queries > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a query stayed parked: {:?}",
+            server.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 impl Api {
     pub fn new(addr: std::net::SocketAddr) -> Api {
         Api {
