@@ -34,7 +34,7 @@ pub(crate) struct Settings {
     pub(crate) multi_line_idle: Duration,
     pub(crate) auth: Option<Credentials>,
     #[cfg(feature = "tls")]
-    pub(crate) tls: Option<super::ClientTls>,
+    pub(crate) tls: Option<super::tls::ClientTls>,
 }
 
 /// What `auth [USER] TOKEN` sends. Its `Debug` never shows the token.
