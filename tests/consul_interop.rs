@@ -84,16 +84,29 @@ async fn python_consul_and_py_consul() {
     }
     let (api, server) = start_server(LockManager::new(), config()).await;
     let port = api.addr.port().to_string();
+    python_clients(&api, &server, &port, "watched", vec![]).await;
+}
+
+/// Runs tests/interop/python_consul.py with each python client against `port`, with `env`
+/// added, watching keys under `prefix`.
+async fn python_clients(
+    api: &Api,
+    server: &HttpServer,
+    port: &str,
+    prefix: &str,
+    env: Vec<(&'static str, String)>,
+) {
     for package in ["python-consul", "py-consul"] {
         let path = Path::new("target/interop/py").join(package);
         let args = vec![
             "tests/interop/python_consul.py".into(),
-            port.clone(),
+            port.to_string(),
             package.into(),
         ];
-        let env = vec![("PYTHONPATH", path.display().to_string())];
-        let key = format!("watched/{package}");
-        run(&api, &server, &key, "python3", args, env).await;
+        let mut env = env.clone();
+        env.push(("PYTHONPATH", path.display().to_string()));
+        let key = format!("{prefix}/{package}");
+        run(api, server, &key, "python3", args, env).await;
     }
 }
 
@@ -126,19 +139,7 @@ async fn python_consul_and_py_consul_over_https() {
             .serve_tls(listener, files, std::future::pending::<()>())
             .await
     });
-    for package in ["python-consul", "py-consul"] {
-        let path = Path::new("target/interop/py").join(package);
-        let args = vec![
-            "tests/interop/python_consul.py".into(),
-            port.clone(),
-            package.into(),
-        ];
-        let env = vec![
-            ("PYTHONPATH", path.display().to_string()),
-            ("CONSUL_CACERT", ca_file.display().to_string()),
-        ];
-        let key = format!("watched/https/{package}");
-        run(&api, &server, &key, "python3", args, env).await;
-    }
+    let env = vec![("CONSUL_CACERT", ca_file.display().to_string())];
+    python_clients(&api, &server, &port, "watched/https", env).await;
     std::fs::remove_dir_all(d).unwrap();
 }

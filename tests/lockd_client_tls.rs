@@ -8,10 +8,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lockd::LockManager;
 use lockd::acl::Acl;
 use lockd::client::{Client, ClientTls, Error};
-use lockd::server::{Config, Server, TlsFiles};
+use lockd::server::{Config, TlsFiles};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 mod tls_common;
@@ -42,14 +41,7 @@ async fn tls_server(
     }
     write(&d, "ca.pem", &ca.cert.pem());
     let config = Config::default().acl(acl.map(|a| Acl::from_toml(a).unwrap()));
-    let server = Server::new(LockManager::new(), config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        server
-            .serve_tls(listener, files, std::future::pending::<()>())
-            .await
-    });
+    let (addr, _) = tls_common::lockd_tls(config, files).await;
     (addr, d)
 }
 

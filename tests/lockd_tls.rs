@@ -8,23 +8,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lockd::LockManager;
-use lockd::server::{Config, Server, TlsFiles};
+use lockd::server::{Config, TlsFiles};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 mod tls_common;
 use tls_common::{Ca, Tls, connect, dir, write};
 
 async fn tls_server(files: TlsFiles) -> (SocketAddr, LockManager) {
-    let mgr = LockManager::new();
-    let server = Server::new(mgr.clone(), Config::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        server
-            .serve_tls(listener, files, std::future::pending::<()>())
-            .await
-    });
-    (addr, mgr)
+    tls_common::lockd_tls(Config::default(), files).await
 }
 
 /// Sends `request`, reads one line.

@@ -79,15 +79,7 @@ async fn a_plaintext_client_through_a_stunnel_client_tunnel_to_the_tls_port() {
     let d = dir("stunnel-client");
     let files = TlsFiles::new(write(&d, "cert.pem", &cert), write(&d, "key.pem", &key));
     let ca_file = write(&d, "ca.pem", &ca.cert.pem());
-    let mgr = LockManager::new();
-    let server = Server::new(mgr.clone(), Config::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let tls = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        server
-            .serve_tls(listener, files, std::future::pending::<()>())
-            .await
-    });
+    let (tls, mgr) = tls_common::lockd_tls(Config::default(), files).await;
     let service = format!(
         "client = yes\nconnect = {tls}\nCAfile = {}\nverifyChain = yes\ncheckHost = localhost\n",
         ca_file.display()

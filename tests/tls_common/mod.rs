@@ -92,3 +92,21 @@ pub async fn connect(
         .connect(name, tcp)
         .await
 }
+
+/// A lockd server (`Server::serve_tls`) over a new manager, with `config`, on a TLS port of
+/// 127.0.0.1: its address and the manager.
+pub async fn lockd_tls(
+    config: lockd::server::Config,
+    files: lockd::server::TlsFiles,
+) -> (std::net::SocketAddr, lockd::LockManager) {
+    let mgr = lockd::LockManager::new();
+    let server = lockd::server::Server::new(mgr.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        server
+            .serve_tls(listener, files, std::future::pending::<()>())
+            .await
+    });
+    (addr, mgr)
+}
