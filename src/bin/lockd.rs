@@ -551,6 +551,15 @@ fn nonzero(d: Duration) -> Option<Duration> {
 fn check_fd_limit(args: &Args) {
     #[allow(unused_mut)]
     let mut wanted = args.max_connections;
+    #[cfg(feature = "tls")]
+    let lockd_tls = args.tls.tls_port.is_some();
+    #[cfg(not(feature = "tls"))]
+    let lockd_tls = false;
+    #[cfg(feature = "http")]
+    if args.no_tcp && !lockd_tls {
+        wanted = 0; // no lockd listener: only the Consul API's connections count
+    }
+    let _ = lockd_tls;
     #[cfg(feature = "http")]
     if http_addr(args).is_some() {
         wanted += args.http.http_max_connections;
